@@ -1,0 +1,1 @@
+"""HTTP layer: one module per resource; thin routes call services."""

@@ -1,0 +1,118 @@
+"""RFC 9457 problem+json for every error, from one exception -> status table."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geodata import GeodataError
+
+PROBLEM_JSON = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+
+class ProblemError(Exception):
+    """An error that becomes a problem+json response."""
+
+    status: int = 400
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, status: int | None = None, title: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if title is not None:
+            self.title = title
+        self.extra = extra
+
+
+class NotFound(ProblemError):
+    """The resource does not exist."""
+
+    status = 404
+    title = "Not found"
+
+
+class InvalidParameter(ProblemError):
+    """A query or form parameter is malformed; ``parameter`` names it."""
+
+    status = 400
+    title = "Invalid parameter"
+
+
+class PayloadTooLarge(ProblemError):
+    """The request body exceeds the configured limit."""
+
+    status = 413
+    title = "Payload too large"
+
+
+class ServiceUnavailable(ProblemError):
+    """A dependency (the database) is down."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+def problem(
+    request: Request, status: int, title: str, detail: str | None = None, **extra: Any
+) -> ORJSONResponse:
+    """Build a problem+json response for ``request``."""
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path}
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    return ORJSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _problem_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem(request, exc.status, exc.title, exc.detail, **exc.extra)
+
+
+def _geodata_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, GeodataError)
+    problems = [p.to_dict() for p in exc.problems]
+    return problem(request, 422, "Invalid geography", str(exc), problems=problems)
+
+
+def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+    return problem(request, exc.status_code, titles.get(exc.status_code, "HTTP error"), str(exc.detail))
+
+
+def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(part) for part in err.get("loc", ())), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem(request, 422, "Invalid request", summary, errors=errors)
+
+
+def _unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
+    logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem(request, 500, "Internal server error", "An unexpected error occurred; it has been logged.")
+
+
+EXCEPTION_HANDLERS = {
+    ProblemError: _problem_error,
+    GeodataError: _geodata_error,
+    StarletteHTTPException: _http_error,
+    RequestValidationError: _validation_error,
+    Exception: _unexpected_error,
+}
+
+
+def register(app: FastAPI) -> None:
+    """Install every handler of the table on ``app``."""
+    for exc_type, handler in EXCEPTION_HANDLERS.items():
+        app.add_exception_handler(exc_type, handler)

@@ -1,0 +1,240 @@
+"""`territory`: the one command-line entry point (serve, db, geodata import, demo)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import geodata
+from app import localdb
+from app.db import bootstrap
+from app.db.session import engine_for, session_factory, transaction
+from app.schemas import ImportReport
+from app.services import demo, geography_import
+from app.settings import get_settings
+
+app = typer.Typer(help="Sales territory planning service.", no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="The database: local cluster and migrations.", no_args_is_help=True)
+geodata_app = typer.Typer(help="Geography: import units and adjacency.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo workspace.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(geodata_app, name="geodata")
+app.add_typer(demo_app, name="demo")
+
+console = Console(stderr=True)
+
+
+def _database_url() -> str:
+    try:
+        return bootstrap.resolve_database_url(get_settings())
+    except localdb.LocalDatabaseError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _ready_database(load_demo: bool) -> str:
+    url = _database_url()
+    console.print(f"database: {_redact(url)}")
+    bootstrap.upgrade(url)
+    if load_demo and bootstrap.is_empty(url):
+        console.print("empty database: loading the demo workspace ...")
+        with transaction(session_factory(engine_for(url))) as session:
+            summary = demo.load(session)
+        console.print(f"demo workspace loaded: {summary}")
+    return url
+
+
+def _redact(url: str) -> str:
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in creds else ''}@{host}"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="port")] = None,
+    demo_data: Annotated[bool, typer.Option("--demo/--no-demo", help="load the demo workspace if empty")] = True,
+) -> None:
+    """Start the API (local database, migrations and demo data included when nothing is configured)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    url = _ready_database(demo_data and settings.load_demo)
+    bind_host, bind_port = host or settings.host, port or settings.port
+    console.print(f"serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
+    uvicorn.run(create_app(settings, database_url=url), host=bind_host, port=bind_port, log_level="info")
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the project-local PostgreSQL cluster and print its URL."""
+    url = _database_url()
+    typer.echo(url)
+
+
+@db_app.command("url")
+def db_url() -> None:
+    """Print the database URL in use (starting the local cluster if needed)."""
+    typer.echo(_database_url())
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the project-local PostgreSQL cluster."""
+    was_running = localdb.stop(get_settings().local_db_dir)
+    console.print("stopped" if was_running else "not running")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending Alembic migrations."""
+    url = _database_url()
+    bootstrap.upgrade(url)
+    console.print("migrations applied")
+
+
+@demo_app.command("load")
+def demo_load(force: Annotated[bool, typer.Option(help="load even when units exist")] = False) -> None:
+    """Load the demo workspace (Census counties of the north-east, synthetic reps and accounts)."""
+    url = _database_url()
+    bootstrap.upgrade(url)
+    if not force and not bootstrap.is_empty(url):
+        console.print("the database already has units; use --force to load the demo anyway")
+        raise typer.Exit(0)
+    with transaction(session_factory(engine_for(url))) as session:
+        console.print(f"demo workspace loaded: {demo.load(session)}")
+
+
+class _RichProgress:
+    """Adapts the import's (stage, done, total) callbacks to a rich progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=max(total, 1))
+        self.progress.update(self.tasks[stage], completed=done, total=max(total, 1))
+
+
+@geodata_app.command("import")
+def geodata_import(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, TopoJSON, .zip, .shp, .gpkg")],
+    level: Annotated[str, typer.Option(help="zcta | county | custom")] = "zcta",
+    contiguity: Annotated[str, typer.Option(help="queen | rook")] = "queen",
+    tolerance: Annotated[float, typer.Option(help="adjacency tolerance in degrees (e.g. 0.003 for simplified data)")] = 0.0,
+    code_field: Annotated[str | None, typer.Option(help="property holding the unit code (auto-detected)")] = None,
+    name_field: Annotated[str | None, typer.Option(help="property holding the unit name")] = None,
+    population_field: Annotated[str | None, typer.Option(help="property holding population (auto-detected)")] = None,
+    population_csv: Annotated[Path | None, typer.Option(exists=True, help="CSV of code -> population")] = None,
+    population_code_column: Annotated[str | None, typer.Option(help="code column of the population CSV")] = None,
+    population_value_column: Annotated[str | None, typer.Option(help="value column of the population CSV")] = None,
+    layer: Annotated[str | None, typer.Option(help="layer / TopoJSON object to read")] = None,
+    strict: Annotated[bool, typer.Option(help="treat every repair as a rejection")] = False,
+    allow_rejects: Annotated[bool, typer.Option(help="import the valid features and skip rejected ones")] = False,
+    dry_run: Annotated[bool, typer.Option(help="validate and build adjacency, write nothing")] = False,
+    show: Annotated[int, typer.Option(help="how many problems to list")] = 20,
+) -> None:
+    """Import units and adjacency into PostGIS (idempotent: re-import upserts by level + code)."""
+    options = geography_import.ImportOptions(
+        level=level,
+        contiguity=contiguity,
+        tolerance=tolerance,
+        code_field=code_field,
+        name_field=name_field,
+        population_field=population_field,
+        population_csv=str(population_csv) if population_csv else None,
+        population_code_column=population_code_column,
+        population_value_column=population_value_column,
+        strict=strict,
+        allow_rejects=allow_rejects,
+        layer=layer,
+    )
+    started = time.perf_counter()
+    columns = (TextColumn("{task.description:<16}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+    try:
+        with Progress(*columns, TimeElapsedColumn(), console=console, transient=False) as bar:
+            callback = _RichProgress(bar)
+            if dry_run:
+                units, adjacency, problems, timings = geography_import.prepare(path, options, callback)
+                _print_dry_run(units, adjacency, problems, timings, show)
+                return
+            url = _database_url()
+            bootstrap.upgrade(url)
+            with transaction(session_factory(engine_for(url))) as session:
+                report = geography_import.import_geography(session, path, options, progress=callback)
+    except geodata.GeodataError as exc:
+        console.print(f"[red]import rejected, database unchanged:[/red] {exc}")
+        _print_problems([p.to_dict() for p in exc.problems], show)
+        raise typer.Exit(1) from exc
+    _print_report(report, time.perf_counter() - started, show)
+
+
+def _print_problems(problems: list[dict[str, object]], show: int) -> None:
+    if not problems:
+        return
+    table = Table("feature/line", "code", "field", "action", "reason", title=f"{len(problems)} problem(s)")
+    for item in problems[:show]:
+        table.add_row(
+            str(item.get("index", "")), str(item.get("code") or ""), str(item.get("field") or ""),
+            str(item["action"]), str(item["reason"]),
+        )
+    console.print(table)
+    if len(problems) > show:
+        console.print(f"... and {len(problems) - show} more (use --show N)")
+
+
+def _print_report(report: ImportReport, elapsed: float, show: int) -> None:
+    table = Table(title=f"import #{report.import_id}: {report.source}", show_header=False)
+    rows = [
+        ("level", report.level),
+        ("units stored", f"{report.units:,} ({report.inserted:,} new, {report.updated:,} updated)"),
+        ("with population", f"{report.with_population:,}"),
+        ("adjacency edges", f"{report.adjacency_edges:,} ({report.bridge_edges:,} bridges)"),
+        ("components before bridges", f"{report.components_before_bridges:,}"),
+        ("repaired / rejected", f"{report.repaired:,} / {report.rejected:,}"),
+        ("time", f"{elapsed:.1f} s  " + "  ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items())),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    _print_problems([p.model_dump() for p in report.problems], show)
+
+
+def _print_dry_run(
+    units: geodata.UnitSet,
+    adjacency: geodata.Adjacency,
+    problems: list[geodata.Problem],
+    timings: dict[str, float],
+    show: int,
+) -> None:
+    console.print(
+        f"dry run: {len(units.frame):,} units valid, {len(adjacency.a):,} adjacency edges "
+        f"({int(adjacency.is_bridge.sum()):,} bridges), {adjacency.n_components_before_bridges} components "
+        f"before bridges; nothing written. "
+        + " ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+    )
+    _print_problems([p.to_dict() for p in problems], show)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="territory")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy 2 + GeoAlchemy2 models and session handling."""

@@ -1,0 +1,88 @@
+"""create_app(): the FastAPI application, its routes, static assets and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from app import __version__
+from app.api import errors, health, units
+from app.db.bootstrap import resolve_database_url
+from app.db.session import engine_for, session_factory
+from app.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SWAGGER_DIR = STATIC_DIR / "vendor" / "swagger-ui"
+
+DESCRIPTION = """
+Sales territory planning on PostGIS. Geography (ZCTAs, counties, custom polygons) with adjacency,
+reps and accounts; territory plans, diagnostics and an OR-Tools optimizer build on it.
+
+Every error is an RFC 9457 `application/problem+json` document; GeoJSON responses use `application/geo+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
+    """Build the application; ``database_url`` overrides settings (the local cluster is the fallback)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not hasattr(app.state, "session_factory"):
+            url = database_url or resolve_database_url(settings)
+            app.state.session_factory = session_factory(engine_for(url))
+        yield
+
+    app = FastAPI(
+        title="Territory planning service",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if database_url:
+        app.state.session_factory = session_factory(engine_for(database_url))
+    errors.register(app)
+    app.include_router(health.router)
+    app.include_router(units.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+
+    @app.middleware("http")
+    async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        length = request.headers.get("content-length")
+        limit = settings.max_upload_mb << 20
+        if length and length.isdigit() and int(length) > limit:
+            return errors.problem(
+                request, 413, "Payload too large", f"request body exceeds the {settings.max_upload_mb} MiB limit"
+            )
+        return await call_next(request)
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> HTMLResponse:
+        if not (SWAGGER_DIR / "swagger-ui-bundle.js").exists():
+            return HTMLResponse(
+                "<h1>Swagger UI assets are missing</h1><p>Run <code>make assets</code> (npm) to vendor them; "
+                "the OpenAPI document is at <a href='/openapi.json'>/openapi.json</a>.</p>",
+                status_code=503,
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Territory planning service - API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+        )
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

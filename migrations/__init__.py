@@ -1,0 +1,1 @@
+"""Alembic migrations (run through `territory db upgrade` or `alembic upgrade head`)."""
