@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -64,7 +63,9 @@ def _redact(url: str) -> str:
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address")] = None,
     port: Annotated[int | None, typer.Option(help="port")] = None,
-    demo_data: Annotated[bool, typer.Option("--demo/--no-demo", help="load the demo workspace if empty")] = True,
+    demo_data: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="load the demo workspace if empty")
+    ] = True,
 ) -> None:
     """Start the API (local database, migrations and demo data included when nothing is configured)."""
     import uvicorn
@@ -133,19 +134,35 @@ class _RichProgress:
 
 @geodata_app.command("import")
 def geodata_import(
-    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, TopoJSON, .zip, .shp, .gpkg")],
+    path: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, TopoJSON, .zip, .shp, .gpkg")
+    ],
     level: Annotated[str, typer.Option(help="zcta | county | custom")] = "zcta",
     contiguity: Annotated[str, typer.Option(help="queen | rook")] = "queen",
-    tolerance: Annotated[float, typer.Option(help="adjacency tolerance in degrees (e.g. 0.003 for simplified data)")] = 0.0,
-    code_field: Annotated[str | None, typer.Option(help="property holding the unit code (auto-detected)")] = None,
+    tolerance: Annotated[
+        float, typer.Option(help="adjacency tolerance in degrees (e.g. 0.003 for simplified data)")
+    ] = 0.0,
+    code_field: Annotated[
+        str | None, typer.Option(help="property holding the unit code (auto-detected)")
+    ] = None,
     name_field: Annotated[str | None, typer.Option(help="property holding the unit name")] = None,
-    population_field: Annotated[str | None, typer.Option(help="property holding population (auto-detected)")] = None,
-    population_csv: Annotated[Path | None, typer.Option(exists=True, help="CSV of code -> population")] = None,
-    population_code_column: Annotated[str | None, typer.Option(help="code column of the population CSV")] = None,
-    population_value_column: Annotated[str | None, typer.Option(help="value column of the population CSV")] = None,
+    population_field: Annotated[
+        str | None, typer.Option(help="property holding population (auto-detected)")
+    ] = None,
+    population_csv: Annotated[
+        Path | None, typer.Option(exists=True, help="CSV of code -> population")
+    ] = None,
+    population_code_column: Annotated[
+        str | None, typer.Option(help="code column of the population CSV")
+    ] = None,
+    population_value_column: Annotated[
+        str | None, typer.Option(help="value column of the population CSV")
+    ] = None,
     layer: Annotated[str | None, typer.Option(help="layer / TopoJSON object to read")] = None,
     strict: Annotated[bool, typer.Option(help="treat every repair as a rejection")] = False,
-    allow_rejects: Annotated[bool, typer.Option(help="import the valid features and skip rejected ones")] = False,
+    allow_rejects: Annotated[
+        bool, typer.Option(help="import the valid features and skip rejected ones")
+    ] = False,
     dry_run: Annotated[bool, typer.Option(help="validate and build adjacency, write nothing")] = False,
     show: Annotated[int, typer.Option(help="how many problems to list")] = 20,
 ) -> None:
@@ -190,8 +207,11 @@ def _print_problems(problems: list[dict[str, object]], show: int) -> None:
     table = Table("feature/line", "code", "field", "action", "reason", title=f"{len(problems)} problem(s)")
     for item in problems[:show]:
         table.add_row(
-            str(item.get("index", "")), str(item.get("code") or ""), str(item.get("field") or ""),
-            str(item["action"]), str(item["reason"]),
+            str(item.get("index", "")),
+            str(item.get("code") or ""),
+            str(item.get("field") or ""),
+            str(item["action"]),
+            str(item["reason"]),
         )
     console.print(table)
     if len(problems) > show:
@@ -225,8 +245,7 @@ def _print_dry_run(
     console.print(
         f"dry run: {len(units.frame):,} units valid, {len(adjacency.a):,} adjacency edges "
         f"({int(adjacency.is_bridge.sum()):,} bridges), {adjacency.n_components_before_bridges} components "
-        f"before bridges; nothing written. "
-        + " ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+        f"before bridges; nothing written. " + " ".join(f"{k} {v:.1f}s" for k, v in timings.items())
     )
     _print_problems([p.to_dict() for p in problems], show)
 
@@ -237,4 +256,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -68,13 +68,15 @@ def find_bindir() -> Path:
             return bindir
     pg_config = shutil.which("pg_config")
     if pg_config:
-        out = subprocess.run([pg_config, "--bindir", "--sharedir"], capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [pg_config, "--bindir", "--sharedir"], capture_output=True, text=True, check=False
+        )
         lines = out.stdout.split()
         if len(lines) == 2 and (Path(lines[1]) / "extension" / "postgis.control").exists():
             return Path(lines[0])
     raise LocalDatabaseError(
         "PostgreSQL server + PostGIS not found. Run `scripts/ensure-postgis.sh` as root "
-        "(or install postgresql and postgresql-NN-postgis-3), or set DATABASE_URL to an existing PostGIS server."
+        "(or install postgresql and postgresql-NN-postgis-3), or set DATABASE_URL to a PostGIS server."
     )
 
 
@@ -102,7 +104,10 @@ def _service_user_can_write(path: Path) -> bool:
 
 def _prepare_root(preferred: Path) -> Path:
     """Create the cluster folder, owned by the service user; fall back to /var/tmp if unreachable."""
-    for root in (preferred, Path("/var/tmp") / f"territory-pg-{hashlib.sha1(bytes(preferred)).hexdigest()[:12]}"):
+    for root in (
+        preferred,
+        Path("/var/tmp") / f"territory-pg-{hashlib.sha1(bytes(preferred)).hexdigest()[:12]}",
+    ):
         root.mkdir(parents=True, exist_ok=True)
         if _is_root():
             entry = pwd.getpwnam(SERVICE_USER)
@@ -183,7 +188,9 @@ def start(root: Path) -> LocalCluster:
                 # A disposable development cluster: trade crash safety for speed.
                 conf.write("listen_addresses = '127.0.0.1'\nunix_socket_directories = ''\n")
                 conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
-                conf.write("max_connections = 200\nshared_buffers = '512MB'\nmaintenance_work_mem = '512MB'\n")
+                conf.write(
+                    "max_connections = 200\nshared_buffers = '512MB'\nmaintenance_work_mem = '512MB'\n"
+                )
         if not is_running(local):
             port = _stored_port(local)
             if port is None or not _port_is_free(port):
@@ -234,7 +241,9 @@ def stop(root: Path) -> bool:
     local = cluster(root)
     if not is_running(local):
         return False
-    _run([str(local.bindir / "pg_ctl"), "stop", "-m", "fast", "-D", str(local.data_dir)], "stopping PostgreSQL")
+    _run(
+        [str(local.bindir / "pg_ctl"), "stop", "-m", "fast", "-D", str(local.data_dir)], "stopping PostgreSQL"
+    )
     return True
 
 

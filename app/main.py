@@ -56,12 +56,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     @app.middleware("http")
-    async def limit_body_size(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def limit_body_size(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         length = request.headers.get("content-length")
         limit = settings.max_upload_mb << 20
         if length and length.isdigit() and int(length) > limit:
             return errors.problem(
-                request, 413, "Payload too large", f"request body exceeds the {settings.max_upload_mb} MiB limit"
+                request,
+                413,
+                "Payload too large",
+                f"request body exceeds the {settings.max_upload_mb} MiB limit",
             )
         return await call_next(request)
 

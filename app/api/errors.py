@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geodata import GeodataError
@@ -22,7 +23,9 @@ class ProblemError(Exception):
     status: int = 400
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, status: int | None = None, title: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, status: int | None = None, title: str | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if status is not None:
@@ -60,35 +63,38 @@ class ServiceUnavailable(ProblemError):
     title = "Service unavailable"
 
 
-def problem(
-    request: Request, status: int, title: str, detail: str | None = None, **extra: Any
-) -> ORJSONResponse:
+def problem(request: Request, status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
     """Build a problem+json response for ``request``."""
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "instance": request.url.path}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "instance": request.url.path,
+    }
     if detail:
         body["detail"] = detail
     body.update(extra)
-    return ORJSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
 
 
-def _problem_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _problem_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
     return problem(request, exc.status, exc.title, exc.detail, **exc.extra)
 
 
-def _geodata_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _geodata_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GeodataError)
     problems = [p.to_dict() for p in exc.problems]
     return problem(request, 422, "Invalid geography", str(exc), problems=problems)
 
 
-def _http_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
     return problem(request, exc.status_code, titles.get(exc.status_code, "HTTP error"), str(exc.detail))
 
 
-def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": ".".join(str(part) for part in err.get("loc", ())), "message": err.get("msg", "")}
@@ -98,7 +104,7 @@ def _validation_error(request: Request, exc: Exception) -> ORJSONResponse:
     return problem(request, 422, "Invalid request", summary, errors=errors)
 
 
-def _unexpected_error(request: Request, exc: Exception) -> ORJSONResponse:
+def _unexpected_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem(request, 500, "Internal server error", "An unexpected error occurred; it has been logged.")
 

@@ -23,4 +23,6 @@ def healthz(session: SessionDep) -> Health:
         ).one()
     except SQLAlchemyError as exc:
         raise ServiceUnavailable(f"database unreachable: {exc.__class__.__name__}") from exc
-    return Health(status="ok", version=__version__, database=f"PostgreSQL {row[0]}", postgis=row[1], postgis_full=row[2])
+    return Health(
+        status="ok", version=__version__, database=f"PostgreSQL {row[0]}", postgis=row[1], postgis_full=row[2]
+    )

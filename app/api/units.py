@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +19,9 @@ router = APIRouter(prefix="/units", tags=["geography"])
 
 GEOJSON = "application/geo+json"
 Level = Literal["zcta", "county", "custom"]
-GEOJSON_RESPONSE = {200: {"content": {GEOJSON: {}}, "description": "GeoJSON (RFC 7946)"}}
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {GEOJSON: {}}, "description": "GeoJSON (RFC 7946)"}
+}
 
 
 def parse_bbox(raw: str | None) -> units.BBox | None:
@@ -57,7 +59,9 @@ def list_units(
     state: str | None = None,
     limit: Annotated[int | None, Query(ge=1, description="page size (default 100, max 5000)")] = None,
     offset: Annotated[int, Query(ge=0)] = 0,
-    simplify: Annotated[float | None, Query(gt=0, le=1, description="simplification tolerance, degrees")] = None,
+    simplify: Annotated[
+        float | None, Query(gt=0, le=1, description="simplification tolerance, degrees")
+    ] = None,
 ) -> Response:
     """List units as a GeoJSON FeatureCollection, filtered by level, state and bbox, with paging links."""
     page_size = limit or settings.default_page_size
@@ -67,10 +71,16 @@ def list_units(
     page = units.list_units(session, filters, limit=page_size, offset=offset, simplify=simplify)
     links = [{"rel": "self", "type": GEOJSON, "href": str(request.url)}]
     if offset + len(page.features) < page.matched:
-        links.append({"rel": "next", "type": GEOJSON, "href": _page_link(request, offset + page_size, page_size)})
+        links.append(
+            {"rel": "next", "type": GEOJSON, "href": _page_link(request, offset + page_size, page_size)}
+        )
     if offset > 0:
         links.append(
-            {"rel": "prev", "type": GEOJSON, "href": _page_link(request, max(0, offset - page_size), page_size)}
+            {
+                "rel": "prev",
+                "type": GEOJSON,
+                "href": _page_link(request, max(0, offset - page_size), page_size),
+            }
         )
     body = units.feature_collection(
         page.features, numberMatched=page.matched, numberReturned=len(page.features), links=links

@@ -28,7 +28,9 @@ def resolve_database_url(settings: Settings) -> str:
 
 def alembic_config(url: str) -> Config:
     """An Alembic config pointing at our migrations and ``url``."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini")) if (PROJECT_ROOT / "alembic.ini").exists() else Config()
+    config = (
+        Config(str(PROJECT_ROOT / "alembic.ini")) if (PROJECT_ROOT / "alembic.ini").exists() else Config()
+    )
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

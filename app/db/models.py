@@ -47,7 +47,9 @@ class GeoUnit(Base):
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str | None] = mapped_column(Text)
     state: Mapped[str | None] = mapped_column(String(8))
-    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
     centroid: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     area_km2: Mapped[float] = mapped_column(Double)
     population: Mapped[float | None] = mapped_column(Double)
@@ -64,8 +66,12 @@ class GeoUnitAdjacency(Base):
         Index("ix_geo_unit_adjacency_b", "b_id"),
     )
 
-    a_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("geo_unit.id", ondelete="CASCADE"), primary_key=True)
-    b_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("geo_unit.id", ondelete="CASCADE"), primary_key=True)
+    a_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("geo_unit.id", ondelete="CASCADE"), primary_key=True
+    )
+    b_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("geo_unit.id", ondelete="CASCADE"), primary_key=True
+    )
     shared_border_m: Mapped[float] = mapped_column(Double, default=0.0)
     is_bridge: Mapped[bool] = mapped_column(Boolean, default=False)
     bridge_distance_m: Mapped[float] = mapped_column(Double, default=0.0)

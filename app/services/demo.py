@@ -1,4 +1,4 @@
-"""The demo workspace: real Census counties (from the plotly-geo package) and seeded synthetic reps/accounts."""
+"""The demo workspace: real Census counties (plotly-geo package) and seeded synthetic reps and accounts."""
 
 from __future__ import annotations
 
@@ -14,10 +14,14 @@ DEMO_REPS = 12
 DEMO_ACCOUNTS = 5000
 
 
-def load(session: Session, *, seed: int = DEMO_SEED, reps: int = DEMO_REPS, accounts: int = DEMO_ACCOUNTS) -> str:
+def load(
+    session: Session, *, seed: int = DEMO_SEED, reps: int = DEMO_REPS, accounts: int = DEMO_ACCOUNTS
+) -> str:
     """Import the demo counties with adjacency, then reps and accounts placed on them; return a summary."""
     raw = geodata.demo_counties()
-    units = geodata.prepare_units(raw, level="county", code_field="code", name_field="NAME", state_field="STATEFP")
+    units = geodata.prepare_units(
+        raw, level="county", code_field="code", name_field="NAME", state_field="STATEFP"
+    )
     adjacency = geodata.build_adjacency(units.frame.geometry.values, contiguity="queen")
     geography_import.write(session, units, adjacency)
 

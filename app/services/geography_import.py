@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import orjson
 import shapely
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import geodata
@@ -50,9 +49,9 @@ def _noop(stage: str, done: int, total: int) -> None:
     return None
 
 
-def prepare(path: Path, options: ImportOptions, progress: Progress = _noop) -> tuple[
-    geodata.UnitSet, geodata.Adjacency, list[geodata.Problem], dict[str, float]
-]:
+def prepare(
+    path: Path, options: ImportOptions, progress: Progress = _noop
+) -> tuple[geodata.UnitSet, geodata.Adjacency, list[geodata.Problem], dict[str, float]]:
     """Read, validate and repair ``path``, join population and build adjacency (no database)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -127,7 +126,9 @@ def write(
             "ON COMMIT DROP"
         )
         with cur.copy("COPY _import_unit FROM STDIN") as copy:
-            for i, row in enumerate(frame[["code", "name", "state", "area_km2", "attributes"]].itertuples(index=False)):
+            for i, row in enumerate(
+                frame[["code", "name", "state", "area_km2", "attributes"]].itertuples(index=False)
+            ):
                 pop = None if np.isnan(population[i]) else float(population[i])
                 copy.write_row(
                     (
@@ -147,7 +148,8 @@ def write(
         progress("write units", total, total)
         cur.execute(
             """
-            INSERT INTO geo_unit AS g (level, code, name, state, geom, centroid, area_km2, population, attributes,
+            INSERT INTO geo_unit AS g (level, code, name, state, geom, centroid, area_km2, population,
+                                       attributes,
                                        updated_at)
             SELECT %(level)s, code, name, state,
                    ST_Multi(ST_SetSRID(ST_GeomFromWKB(geom), 4326)),

@@ -32,10 +32,9 @@ class UnitPage:
 
 
 def _geometry_column(simplify: float | None) -> Any:
-    geom = GeoUnit.geom
     if simplify:
-        geom = func.ST_SimplifyPreserveTopology(GeoUnit.geom, simplify)
-    return func.ST_AsGeoJSON(geom, 6)
+        return func.ST_AsGeoJSON(func.ST_SimplifyPreserveTopology(GeoUnit.geom, simplify), 6)
+    return func.ST_AsGeoJSON(GeoUnit.geom, 6)
 
 
 def _columns(simplify: float | None) -> list[Any]:
@@ -157,4 +156,3 @@ def feature_collection(features: list[bytes], **members: Any) -> bytes:
     for key, value in members.items():
         head += b',"' + key.encode() + b'":' + orjson.dumps(value)
     return head + b',"features":[' + b",".join(features) + b"]}"
-

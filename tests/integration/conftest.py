@@ -18,7 +18,9 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def client(database_url: str, settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[TestClient]:
+def client(
+    database_url: str, settings: Settings, session_factory: sessionmaker[Session]
+) -> Iterator[TestClient]:
     app = create_app(settings, database_url=database_url)
     app.state.session_factory = session_factory
     with TestClient(app) as test_client:
