@@ -7,6 +7,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
+class Problem(BaseModel):
+    """An RFC 9457 problem document (``application/problem+json``); extra members name the culprit."""
+
+    model_config = {"extra": "allow"}
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
 class Health(BaseModel):
     """Service liveness and versions."""
 

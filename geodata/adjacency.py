@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,7 +164,8 @@ def _border_lengths(
     buffered = shapely.buffer(geoms, tolerance, quad_segs=4) if tolerance > 0 else None
     metres = np.zeros(len(a), dtype=np.float64)
     degrees = np.zeros(len(a), dtype=np.float64)
-    for step, start in enumerate(range(0, len(a), _CHUNK), start=1):
+
+    def measure(start: int) -> None:
         sl = slice(start, start + _CHUNK)
         ia, ib = a[sl], b[sl]
         if buffered is None:
@@ -176,8 +179,15 @@ def _border_lengths(
             ba = shapely.intersection(bnd[ib], buffered[ia])
             metres[sl] = 0.5 * (geodesic_length_m(ab) + geodesic_length_m(ba))
             degrees[sl] = 0.5 * (shapely.length(ab) + shapely.length(ba))
-        if progress is not None:
-            progress(step, total_steps)
+
+    # shapely's vectorised operations release the GIL: measure chunks on every core. Each chunk writes
+    # its own slice, so the result does not depend on scheduling.
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        futures = [pool.submit(measure, start) for start in range(0, len(a), _CHUNK)]
+        for step, future in enumerate(futures, start=1):
+            future.result()
+            if progress is not None:
+                progress(step, total_steps)
     return metres, degrees
 
 

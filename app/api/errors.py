@@ -63,6 +63,28 @@ class ServiceUnavailable(ProblemError):
     title = "Service unavailable"
 
 
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of problem+json responses for ``statuses``."""
+    from app.schemas import Problem
+
+    return {
+        status: {
+            "content": {PROBLEM_JSON: {"schema": Problem.model_json_schema()}},
+            "description": _DESCRIPTIONS.get(status, "Error"),
+        }
+        for status in statuses
+    }
+
+
+_DESCRIPTIONS = {
+    400: "Invalid parameter (the `parameter` member names it)",
+    404: "Not found",
+    413: "Payload too large",
+    422: "Invalid request or input (`errors` / `problems` name each field, feature or row)",
+    503: "Database unavailable",
+}
+
+
 def problem(request: Request, status: int, title: str, detail: str | None = None, **extra: Any) -> Response:
     """Build a problem+json response for ``request``."""
     body: dict[str, Any] = {

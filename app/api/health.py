@@ -8,10 +8,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app import __version__
 from app.api.deps import SessionDep
-from app.api.errors import ServiceUnavailable
+from app.api.errors import ServiceUnavailable, problem_responses
 from app.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], responses=problem_responses(503))
 
 
 @router.get("/healthz", response_model=Health)

@@ -10,12 +10,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
+from app.api import errors
 from app.api.deps import SessionDep, SettingsDep
 from app.api.errors import InvalidParameter, NotFound, PayloadTooLarge
 from app.schemas import ImportReport
 from app.services import geography_import, units
 
-router = APIRouter(prefix="/units", tags=["geography"])
+router = APIRouter(prefix="/units", tags=["geography"], responses=errors.problem_responses(400, 404, 422))
 
 GEOJSON = "application/geo+json"
 Level = Literal["zcta", "county", "custom"]
@@ -136,7 +137,12 @@ async def _save_upload(upload: UploadFile, directory: Path, limit_bytes: int, fi
     return target
 
 
-@router.post("/imports", response_model=ImportReport, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/imports",
+    response_model=ImportReport,
+    status_code=status.HTTP_201_CREATED,
+    responses=errors.problem_responses(413),
+)
 async def import_units(
     session: SessionDep,
     settings: SettingsDep,
