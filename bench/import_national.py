@@ -126,7 +126,8 @@ def run_peers(
         )
         load = time.perf_counter() - started
         print(
-            f"ogr2ogr load only (no validation, no adjacency)   {load:6.1f} s   ours/peer {ours_total / load:.2f}x"
+            f"ogr2ogr load only (no validation, no adjacency)   {load:6.1f} s   "
+            f"ours/peer {ours_total / load:.2f}x"
         )
         with psycopg.connect(plain, autocommit=True) as conn:
             started = time.perf_counter()

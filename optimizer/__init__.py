@@ -1,4 +1,16 @@
 """Pure optimizer library: Problem -> Solution (numpy, networkx, OR-Tools; never FastAPI or SQLAlchemy).
 
-Being built for issue 3.
+Usage::
+
+    from optimizer import Problem, Rep, Options, solve, check
+    sol = solve(Problem(ids, {"workload": pop}, lonlat, edges, reps, Options(tolerance=0.02)))
+    report = check(problem, sol.assignment)
 """
+
+from .checker import CheckReport, check
+from .precheck import PrecheckReport, precheck
+from .problem import Options, Problem, Rep
+from .solution import Solution
+from .solver import solve
+
+__all__ = ["CheckReport", "Options", "PrecheckReport", "Problem", "Rep", "Solution", "check", "precheck", "solve"]
