@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
@@ -10,21 +10,27 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Double,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 UNIT_LEVELS = ("zcta", "county", "custom")
 ACCOUNT_STAGES = ("prospect", "open", "won", "lost")
+DEAL_STAGES = ("open", "won", "lost")
+PLAN_STATUSES = ("draft", "approved", "active", "archived")
+PLAN_SOURCES = ("imported", "optimizer", "manual")
 
 
 class Base(DeclarativeBase):
@@ -132,3 +138,109 @@ class Account(Base):
     stage: Mapped[str] = mapped_column(String(16), default="prospect")
     segment: Mapped[str | None] = mapped_column(String(64))
     crm_owner: Mapped[str | None] = mapped_column(String(128))
+
+
+class Deal(Base):
+    """A deal in an account's history: feeds potential and white-space analysis."""
+
+    __tablename__ = "deal"
+    __table_args__ = (
+        CheckConstraint("stage IN ('open', 'won', 'lost')", name="ck_deal_stage"),
+        CheckConstraint("amount >= 0", name="ck_deal_amount"),
+        Index("ix_deal_account", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(128), unique=True)
+    account_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("account.id", ondelete="CASCADE"))
+    amount: Mapped[float] = mapped_column(Double, default=0.0)
+    stage: Mapped[str] = mapped_column(String(16), default="open")
+    product: Mapped[str | None] = mapped_column(String(64))
+    closed_on: Mapped[date | None] = mapped_column(Date)
+
+
+class Plan(Base):
+    """A territory plan: imported as-is, made by the optimizer, or edited by hand.
+
+    ``single_owner`` plans (optimizer output, and every plan once active) may claim a unit only once: the
+    flag is copied onto every claim by a cascading foreign key and a partial unique index enforces it.
+    Exactly one plan per workspace may be active (partial unique index).
+    """
+
+    __tablename__ = "plan"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'approved', 'active', 'archived')", name="ck_plan_status"),
+        CheckConstraint("source IN ('imported', 'optimizer', 'manual')", name="ck_plan_source"),
+        CheckConstraint("status <> 'active' OR single_owner", name="ck_plan_active_single_owner"),
+        UniqueConstraint("id", "single_owner", name="uq_plan_id_single_owner"),
+        Index("uq_plan_one_active", "workspace", unique=True, postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), default="default")
+    name: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    source: Mapped[str] = mapped_column(String(16), default="imported")
+    single_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="SET NULL"))
+    quarter: Mapped[str | None] = mapped_column(String(16))
+    effective_date: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    seed: Mapped[int | None] = mapped_column(BigInteger)
+    solver_version: Mapped[str | None] = mapped_column(String(64))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Territory(Base):
+    """One territory of a plan, owned by a rep, with its dissolved geometry for display and export."""
+
+    __tablename__ = "territory"
+    __table_args__ = (
+        UniqueConstraint("plan_id", "name", name="uq_territory_plan_name"),
+        Index("ix_territory_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    rep_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("rep.id", ondelete="SET NULL"))
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class PlanClaim(Base):
+    """A plan's claim of a unit for a territory. Imported plans may claim a unit twice (contested)."""
+
+    __tablename__ = "plan_claim"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["plan_id", "single_owner"],
+            ["plan.id", "plan.single_owner"],
+            ondelete="CASCADE",
+            onupdate="CASCADE",
+            name="fk_plan_claim_plan",
+        ),
+        Index(
+            "uq_plan_claim_single_owner",
+            "plan_id",
+            "unit_id",
+            unique=True,
+            postgresql_where=text("single_owner"),
+        ),
+        Index("ix_plan_claim_unit", "unit_id"),
+        Index("ix_plan_claim_territory", "territory_id"),
+    )
+
+    plan_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("geo_unit.id", ondelete="CASCADE"), primary_key=True
+    )
+    territory_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("territory.id", ondelete="CASCADE"), primary_key=True
+    )
+    single_owner: Mapped[bool] = mapped_column(Boolean, default=False)
