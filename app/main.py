@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from app import __version__
-from app.api import errors, health, units
+from app.api import errors, health, plans, routing, units
 from app.db.bootstrap import resolve_database_url
 from app.db.session import engine_for, session_factory
 from app.settings import Settings, get_settings
@@ -53,6 +53,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     errors.register(app)
     app.include_router(health.router)
     app.include_router(units.router)
+    app.include_router(plans.router)
+    app.include_router(routing.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     @app.middleware("http")

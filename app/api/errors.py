@@ -49,6 +49,27 @@ class InvalidParameter(ProblemError):
     title = "Invalid parameter"
 
 
+class Conflict(ProblemError):
+    """The request conflicts with the resource's current state."""
+
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(ProblemError):
+    """If-Match names a version that is no longer current."""
+
+    status = 412
+    title = "Precondition failed"
+
+
+class PreconditionRequired(ProblemError):
+    """A write came without If-Match."""
+
+    status = 428
+    title = "Precondition required"
+
+
 class PayloadTooLarge(ProblemError):
     """The request body exceeds the configured limit."""
 
@@ -79,7 +100,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 _DESCRIPTIONS = {
     400: "Invalid parameter (the `parameter` member names it)",
     404: "Not found",
+    409: "Conflict with the current state",
+    412: "Stale version: If-Match does not match the current ETag",
     413: "Payload too large",
+    428: "If-Match header required",
     422: "Invalid request or input (`errors` / `problems` name each field, feature or row)",
     503: "Database unavailable",
 }

@@ -12,7 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
 from app.api.deps import SessionDep, SettingsDep
-from app.api.errors import InvalidParameter, NotFound, PayloadTooLarge
+from app.api.errors import InvalidParameter, NotFound
+from app.api.uploads import save_upload
 from app.schemas import ImportReport
 from app.services import geography_import, units
 
@@ -120,23 +121,6 @@ def get_neighbors(
     return Response(body, media_type=GEOJSON)
 
 
-async def _save_upload(upload: UploadFile, directory: Path, limit_bytes: int, field: str) -> Path:
-    name = Path(upload.filename or field).name or field
-    target = directory / name
-    size = 0
-    with target.open("wb") as handle:
-        while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limit_bytes:
-                raise PayloadTooLarge(
-                    f"{field} exceeds the {limit_bytes // (1 << 20)} MiB upload limit", field=field
-                )
-            handle.write(chunk)
-    if size == 0:
-        raise InvalidParameter(f"{field} is empty", parameter=field)
-    return target
-
-
 @router.post(
     "/imports",
     response_model=ImportReport,
@@ -163,12 +147,12 @@ async def import_units(
     limit = settings.max_upload_mb << 20
     with tempfile.TemporaryDirectory(prefix="territory-upload-") as tmp:
         directory = Path(tmp)
-        path = await _save_upload(file, directory, limit, "file")
+        path = await save_upload(file, directory, limit, "file")
         csv_path = None
         if population_csv is not None and population_csv.filename:
             csv_dir = directory / "population"
             csv_dir.mkdir()
-            csv_path = await _save_upload(population_csv, csv_dir, limit, "population_csv")
+            csv_path = await save_upload(population_csv, csv_dir, limit, "population_csv")
         options = geography_import.ImportOptions(
             level=level,
             contiguity=contiguity,
