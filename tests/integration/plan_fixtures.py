@@ -32,7 +32,7 @@ class Workspace:
 
 
 def load_ct_workspace(session: Session, data_dir: Path, *, accounts: int = 600, seed: int = 7) -> Workspace:
-    """Import CT units, 5 reps, seeded accounts (with CRM owners) and a few deals, inside the test transaction."""
+    """Import CT units, 5 reps, seeded accounts (with CRM owners) and deals in the test transaction."""
     raw = geodata.read_features(data_dir / CT_FIXTURE)
     units = geodata.prepare_units(raw, level="zcta", code_field="zcta")
     adjacency = geodata.build_adjacency(units.frame.geometry.values)
@@ -44,7 +44,11 @@ def load_ct_workspace(session: Session, data_dir: Path, *, accounts: int = 600, 
     for k, rep in enumerate(REPS):
         home = order[int((k + 0.5) * len(order) / len(REPS))]
         session.add(
-            Rep(external_id=rep, name=f"Rep {rep}", home=func.ST_SetSRID(func.ST_MakePoint(lon[home], lat[home]), 4326))
+            Rep(
+                external_id=rep,
+                name=f"Rep {rep}",
+                home=func.ST_SetSRID(func.ST_MakePoint(lon[home], lat[home]), 4326),
+            )
         )
     rng = np.random.default_rng(seed)
     for row in geodata.synthetic_accounts(units, accounts, seed):
@@ -88,7 +92,7 @@ def band_plan(ws: Workspace) -> dict[str, str]:
 
 
 def messy_rows(ws: Workspace, seed: int = 11) -> tuple[list[tuple[str, str, str]], set[str], set[str]]:
-    """Band plan with 15 units claimed twice and 12 left out: (territory, rep, unit) rows, contested, uncovered."""
+    """Band plan with 15 units claimed twice and 12 left out: rows, contested codes, uncovered codes."""
     clean = band_plan(ws)
     rng = np.random.default_rng(seed)
     codes = sorted(clean)

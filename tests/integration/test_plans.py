@@ -17,7 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.integration.helpers import row_counts
-from tests.integration.plan_fixtures import REPS, Workspace, clean_rows, load_ct_workspace, messy_rows, plan_csv
+from tests.integration.plan_fixtures import (
+    REPS,
+    Workspace,
+    clean_rows,
+    load_ct_workspace,
+    messy_rows,
+    plan_csv,
+)
 
 PROBLEM = "application/problem+json"
 
@@ -27,7 +34,9 @@ def ws(session: Session, data_dir: Path) -> Workspace:
     return load_ct_workspace(session, data_dir)
 
 
-def upload_plan(client: TestClient, body: bytes, name: str = "plan", filename: str = "plan.csv", **form: Any) -> Any:
+def upload_plan(
+    client: TestClient, body: bytes, name: str = "plan", filename: str = "plan.csv", **form: Any
+) -> Any:
     return client.post("/plans/imports", files={"file": (filename, body)}, data={"name": name, **form})
 
 
@@ -50,7 +59,7 @@ def test_messy_plan_diagnostics_match_an_independent_count(
     assert {a["external_id"] for a in diag["contested"]["accounts"]} == expected_contested
     assert diag["summary"]["contested_accounts"] == len(expected_contested)
     assert diag["summary"]["uncovered_accounts"] == len(_accounts_in(session, dropped))
-    population = {c: p for c, p in zip(ws.codes, ws.units.frame["population"], strict=True)}
+    population = dict(zip(ws.codes, ws.units.frame["population"], strict=True))
     assert diag["summary"]["uncovered_population"] == pytest.approx(sum(population[c] for c in dropped))
 
 
@@ -61,8 +70,12 @@ def test_territory_loads_deviation_and_pieces(client: TestClient, ws: Workspace,
     territories = {t["territory"]: t for t in diag["territories"]}
     assert set(territories) == {f"T-{r}" for r in REPS}
     workload = dict(
-        session.execute(text("SELECT u.code, coalesce(sum(a.workload), 0) FROM geo_unit u "
-                             "LEFT JOIN account a ON a.unit_id = u.id GROUP BY u.code")).all()
+        session.execute(
+            text(
+                "SELECT u.code, coalesce(sum(a.workload), 0) FROM geo_unit u "
+                "LEFT JOIN account a ON a.unit_id = u.id GROUP BY u.code"
+            )
+        ).all()
     )
     total = sum(workload.values())
     for name, t in territories.items():
@@ -74,7 +87,9 @@ def test_territory_loads_deviation_and_pieces(client: TestClient, ws: Workspace,
         assert t["pieces"] >= 1 and 0 < t["polsby_popper"] <= 1 and t["weighted_distance_km"] > 0
     # a territory made of two far-apart units has two pieces
     west, east = ws.codes[int(np.argmin(ws.lon))], ws.codes[int(np.argmax(ws.lon))]
-    split = upload_plan(client, plan_csv([("T-split", "R1", west), ("T-split", "R1", east)])).json()["plan_id"]
+    split = upload_plan(client, plan_csv([("T-split", "R1", west), ("T-split", "R1", east)])).json()[
+        "plan_id"
+    ]
     piece = client.get(f"/plans/{split}/diagnostics").json()["territories"][0]
     assert piece["pieces"] == 2 and piece["units"] == 2
 
@@ -118,7 +133,10 @@ def test_export_csv_geojson_and_geopackage(client: TestClient, ws: Workspace, tm
     plan_id = upload_plan(client, plan_csv(rows)).json()["plan_id"]
     exported = client.get(f"/plans/{plan_id}/export", params={"format": "csv"})
     assert exported.status_code == 200
-    got = {(r["territory"], r["rep_external_id"], r["unit_code"]) for r in csv.DictReader(io.StringIO(exported.text))}
+    got = {
+        (r["territory"], r["rep_external_id"], r["unit_code"])
+        for r in csv.DictReader(io.StringIO(exported.text))
+    }
     assert got == set(rows)
 
     geo = client.get(f"/plans/{plan_id}/export", params={"format": "geojson"})
@@ -127,9 +145,13 @@ def test_export_csv_geojson_and_geopackage(client: TestClient, ws: Workspace, tm
     assert {f["properties"]["territory"] for f in features} == {f"T-{r}" for r in REPS}
     source = {f["properties"]["zcta"]: shapely.geometry.shape(f["geometry"]) for f in _fixture(ws)}
     for feature in features:
-        mine = [source[code] for territory, _, code in rows if territory == feature["properties"]["territory"]]
+        mine = [
+            source[code] for territory, _, code in rows if territory == feature["properties"]["territory"]
+        ]
         union = shapely.union_all(mine)
-        assert shapely.geometry.shape(feature["geometry"]).symmetric_difference(union).area < 1e-6 * union.area
+        assert (
+            shapely.geometry.shape(feature["geometry"]).symmetric_difference(union).area < 1e-6 * union.area
+        )
 
     gpkg = client.get(f"/plans/{plan_id}/export", params={"format": "gpkg"})
     assert gpkg.status_code == 200
@@ -147,7 +169,11 @@ def test_polygon_import_assigns_units_by_majority_area(
     collection = {
         "type": "FeatureCollection",
         "features": [
-            {"type": "Feature", "properties": {"territory": n, "rep": r}, "geometry": shapely.geometry.mapping(b)}
+            {
+                "type": "Feature",
+                "properties": {"territory": n, "rep": r},
+                "geometry": shapely.geometry.mapping(b),
+            }
             for (n, b), r in zip(boxes.items(), ["R1", "R2"], strict=True)
         ],
     }
@@ -202,7 +228,10 @@ def test_lost_leading_zero_and_zip4_are_read_with_a_warning(client: TestClient, 
 
 def _accounts_in(session: Session, codes: set[str]) -> set[str]:
     rows = session.execute(
-        text("SELECT a.external_id FROM account a JOIN geo_unit u ON u.id = a.unit_id WHERE u.code = ANY(:codes)"),
+        text(
+            "SELECT a.external_id FROM account a JOIN geo_unit u ON u.id = a.unit_id "
+            "WHERE u.code = ANY(:codes)"
+        ),
         {"codes": sorted(codes)},
     ).all()
     return {r[0] for r in rows}
