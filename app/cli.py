@@ -76,7 +76,13 @@ def serve(
     url = _ready_database(demo_data and settings.load_demo)
     bind_host, bind_port = host or settings.host, port or settings.port
     console.print(f"serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(create_app(settings, database_url=url), host=bind_host, port=bind_port, log_level="info")
+    uvicorn.run(
+        create_app(settings, database_url=url),
+        host=bind_host,
+        port=bind_port,
+        log_level="info",
+        access_log=settings.access_log,
+    )
 
 
 @db_app.command("start")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
 from app.api import errors, health, plans, routing, units
 from app.db.bootstrap import resolve_database_url
 from app.db.session import engine_for, session_factory
+from app.services.routing_index import RoutingIndex
 from app.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -28,6 +30,29 @@ Every error is an RFC 9457 `application/problem+json` document; GeoJSON response
 """
 
 
+class BodySizeLimit:
+    """Reject request bodies whose Content-Length exceeds the limit with a 413 problem (pure ASGI: cheap)."""
+
+    def __init__(self, app: ASGIApp, limit_mb: int) -> None:
+        self.app = app
+        self.limit_mb = limit_mb
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"content-length" and value.isdigit() and int(value) > self.limit_mb << 20:
+                    request = Request(scope)
+                    response = errors.problem(
+                        request,
+                        413,
+                        "Payload too large",
+                        f"request body exceeds the {self.limit_mb} MiB limit",
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, database_url: str | None = None) -> FastAPI:
     """Build the application; ``database_url`` overrides settings (the local cluster is the fallback)."""
     settings = settings or get_settings()
@@ -37,7 +62,15 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         if not hasattr(app.state, "session_factory"):
             url = database_url or resolve_database_url(settings)
             app.state.session_factory = session_factory(engine_for(url))
+        index = None
+        if settings.routing_cache:
+            engine_url = app.state.session_factory.kw["bind"].url.render_as_string(hide_password=False)
+            index = RoutingIndex(engine_url)
+            index.start()
+        app.state.routing_index = index
         yield
+        if index is not None:
+            index.stop()
 
     app = FastAPI(
         title="Territory planning service",
@@ -57,20 +90,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(routing.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        limit = settings.max_upload_mb << 20
-        if length and length.isdigit() and int(length) > limit:
-            return errors.problem(
-                request,
-                413,
-                "Payload too large",
-                f"request body exceeds the {settings.max_upload_mb} MiB limit",
-            )
-        return await call_next(request)
+    app.add_middleware(BodySizeLimit, limit_mb=settings.max_upload_mb)
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:

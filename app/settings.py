@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     port: int = 8000
     load_demo: bool = Field(default=True, description="Load the demo workspace when the database is empty.")
     max_upload_mb: int = 512
+    access_log: bool = Field(default=False, description="Log every request (costly under routing load).")
+    routing_cache: bool = Field(
+        default=True, description="Answer lead routing from an in-memory snapshot of the active plan."
+    )
     default_page_size: int = 100
     max_page_size: int = 5000
 

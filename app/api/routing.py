@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+import numpy as np
+import orjson
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
 from app.api.deps import SessionDep
+from app.api.errors import NotFound
 from app.services import routing
+from app.services.routing_index import RoutingIndex
 
 router = APIRouter(prefix="/route", tags=["routing"], responses=errors.problem_responses(404, 422))
 Workspace = Annotated[str, Query(description="workspace whose active plan answers")]
@@ -60,25 +67,69 @@ def _public(owner: routing.Owner) -> OwnerPublic:
     return OwnerPublic(**owner.as_dict())
 
 
+def _json(owner: routing.Owner) -> Response:
+    return Response(orjson.dumps(owner.as_dict()), media_type="application/json")
+
+
+_NOT_LOADED = object()
+
+
+def _snapshot(request: Request, workspace: str) -> Any:
+    """The workspace's routing snapshot, None when it has no active plan, or _NOT_LOADED (use SQL)."""
+    index: RoutingIndex | None = getattr(request.app.state, "routing_index", None)
+    if index is None or not index.is_loaded(workspace):
+        return _NOT_LOADED
+    return index.get(workspace)
+
+
+def _no_active_plan(workspace: str) -> NotFound:
+    return NotFound(f"workspace {workspace!r} has no active plan: activate one first")
+
+
+async def _with_session(request: Request, work: Callable[[Session], Any]) -> Any:
+    def run() -> Any:
+        with request.app.state.session_factory() as session, session.begin():
+            return work(session)
+
+    return await run_in_threadpool(run)
+
+
 @router.get("/point", response_model=OwnerPublic)
-def route_point(
-    session: SessionDep,
+async def route_point(
+    request: Request,
     lon: Annotated[float, Query(ge=-180, le=180)],
     lat: Annotated[float, Query(ge=-90, le=90)],
     workspace: Workspace = "default",
-) -> OwnerPublic:
+) -> Response:
     """Who owns the unit containing this point."""
-    return _public(routing.by_point(session, lon, lat, workspace))
+    snapshot = _snapshot(request, workspace)
+    if snapshot is _NOT_LOADED:
+        return _json(await _with_session(request, lambda s: routing.by_point(s, lon, lat, workspace)))
+    if snapshot is None:
+        raise _no_active_plan(workspace)
+    row = int(snapshot.rows_for_points(np.array([lon]), np.array([lat]))[0])
+    if row < 0:
+        raise NotFound(f"point ({lon}, {lat}) is not inside any unit of the active plan's geography")
+    return Response(orjson.dumps(snapshot.answers[row]), media_type="application/json")
 
 
 @router.get("/zip/{zip_code}", response_model=OwnerPublic)
-def route_zip(
-    session: SessionDep,
+async def route_zip(
+    request: Request,
     zip_code: Annotated[str, Path(pattern=r"^\d{5}(-\d{4})?$")],
     workspace: Workspace = "default",
-) -> OwnerPublic:
+) -> Response:
     """Who owns this ZIP code (ZIP+4 accepted)."""
-    return _public(routing.by_zip(session, zip_code[:5], workspace))
+    code = zip_code[:5]
+    snapshot = _snapshot(request, workspace)
+    if snapshot is None:
+        raise _no_active_plan(workspace)
+    if snapshot is not _NOT_LOADED and snapshot.level == "zcta":
+        row = snapshot.row_of_code.get(code)
+        if row is None:
+            raise NotFound(f"ZIP {code!r} is not a known ZCTA of the active plan's geography")
+        return Response(orjson.dumps(snapshot.answers[row]), media_type="application/json")
+    return _json(await _with_session(request, lambda s: routing.by_zip(s, code, workspace)))
 
 
 @router.get("/account/{external_id}", response_model=OwnerPublic)
@@ -88,10 +139,25 @@ def route_account(session: SessionDep, external_id: str, workspace: Workspace = 
 
 
 @router.post("/batch", response_model=BatchResponse)
-def route_batch(session: SessionDep, body: BatchRequest, workspace: Workspace = "default") -> BatchResponse:
+async def route_batch(request: Request, body: BatchRequest, workspace: Workspace = "default") -> Response:
     """Owners of up to 10,000 points in one call, in request order."""
-    owners = routing.batch(session, [(p.lon, p.lat) for p in body.points], workspace)
-    results = [
-        BatchItem(id=p.id, owner=_public(o) if o else None) for p, o in zip(body.points, owners, strict=True)
-    ]
-    return BatchResponse(results=results, matched=sum(1 for o in owners if o is not None))
+    snapshot = _snapshot(request, workspace)
+    if snapshot is None:
+        raise _no_active_plan(workspace)
+    ids = [p.id for p in body.points]
+    if snapshot is _NOT_LOADED:
+        owners = await _with_session(
+            request, lambda s: routing.batch(s, [(p.lon, p.lat) for p in body.points], workspace)
+        )
+        results = [{"id": i, "owner": o.as_dict() if o else None} for i, o in zip(ids, owners, strict=True)]
+    else:
+        lon = np.fromiter((p.lon for p in body.points), dtype=float, count=len(ids))
+        lat = np.fromiter((p.lat for p in body.points), dtype=float, count=len(ids))
+        rows = snapshot.rows_for_points(lon, lat)
+        answers = snapshot.answers
+        results = [
+            {"id": i, "owner": answers[r] if r >= 0 else None}
+            for i, r in zip(ids, rows.tolist(), strict=True)
+        ]
+    matched = sum(1 for r in results if r["owner"] is not None)
+    return Response(orjson.dumps({"results": results, "matched": matched}), media_type="application/json")

@@ -14,7 +14,7 @@ from app.settings import Settings
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(max_upload_mb=8, load_demo=False)
+    return Settings(max_upload_mb=8, load_demo=False, routing_cache=False)
 
 
 @pytest.fixture

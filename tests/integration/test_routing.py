@@ -14,8 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.main import create_app
 from app.services import routing
 from app.services.plans import importer, lifecycle
+from app.settings import Settings
 from tests.dbutil import create_fresh_database, drop_database
 from tests.integration.plan_fixtures import (
     REPS,
@@ -166,3 +168,51 @@ def test_activation_is_atomic_for_concurrent_readers(
         thread.join()
     assert not mixed, mixed[:3]
     assert seen == {p for p, _ in plans}
+
+
+def test_in_memory_snapshot_answers_like_sql_and_follows_activation(
+    committed_db: sessionmaker[Session], data_dir: Path
+) -> None:
+    with committed_db.begin() as session:
+        ws = load_ct_workspace(session, data_dir, accounts=10)
+        plans = []
+        for shift in range(2):
+            owner = {code: REPS[(REPS.index(rep) + shift) % 5] for code, rep in band_plan(ws).items()}
+            rows = [(f"T-{rep}", rep, code) for code, rep in sorted(owner.items())]
+            plan_id = importer.import_claims_csv(
+                session, plan_csv(rows), name=f"p{shift}", level="zcta"
+            ).plan_id
+            plans.append((plan_id, owner))
+        first = lifecycle.get_plan(session, plans[0][0])
+        first.status = "approved"
+        session.flush()
+        lifecycle.transition(session, first.id, "activate", lifecycle.etag(first))
+    url = committed_db.kw["bind"].url.render_as_string(hide_password=False)
+    app = create_app(Settings(load_demo=False, routing_cache=True), database_url=url)
+    points = interior_points(ws, every=5)
+    with TestClient(app) as client:
+        assert app.state.routing_index.wait_ready(60)
+        with committed_db() as session:
+            expected = routing.batch(session, [(lon, lat) for _, lon, lat in points])
+        payload = {"points": [{"id": code, "lon": lon, "lat": lat} for code, lon, lat in points]}
+        cached = client.post("/route/batch", json=payload).json()["results"]
+        assert [r["owner"] for r in cached] == [e.as_dict() if e else None for e in expected]
+        code, lon, lat = points[0]
+        assert client.get("/route/point", params={"lon": lon, "lat": lat}).json()["rep"] == plans[0][1][code]
+        assert client.get(f"/route/zip/{code}").json()["rep"] == plans[0][1][code]
+
+        with committed_db.begin() as session:
+            second = lifecycle.get_plan(session, plans[1][0])
+            second.status = "approved"
+            session.flush()
+            lifecycle.transition(session, second.id, "activate", lifecycle.etag(second))
+        deadline = time.monotonic() + 30
+        answers: list[Any] = []
+        while time.monotonic() < deadline:
+            answers = client.post("/route/batch", json=payload).json()["results"]
+            plan_ids = {r["owner"]["plan_id"] for r in answers}
+            assert len(plan_ids) == 1  # never a mix
+            if plan_ids == {plans[1][0]}:
+                break
+            time.sleep(0.1)
+        assert all(r["owner"]["rep"] == plans[1][1][r["id"]] for r in answers)

@@ -70,10 +70,14 @@ def transition(session: Session, plan_id: int, action: str, if_match: str | None
         )
     if action == "archive" and plan.status == "archived":
         raise Conflict(f"plan {plan.id} is already archived", status_now=plan.status)
+    was_active = plan.status == "active"
     if action == "activate":
         _activate(session, plan)
     else:
         plan.status = target
+    if was_active or plan.status == "active":
+        # delivered on commit: routing snapshots reload the workspace's active plan
+        session.execute(text("SELECT pg_notify('plan_activated', :workspace)"), {"workspace": plan.workspace})
     _bump(plan)
     session.flush()
     session.refresh(plan)
