@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import Any
+
+import numpy as np
 from sqlalchemy import func, text
 from sqlalchemy.orm import Session
 
 import geodata
 from app.db.models import Account, Rep
 from app.services import geography_import
+from app.services.plans import importer, lifecycle
+from app.services.plans.state import haversine_km
 
 DEMO_SEED = 20270101
 DEMO_REPS = 12
@@ -57,7 +64,49 @@ def load(
             "WHERE a.unit_id IS NULL AND u.level = 'county' AND ST_Contains(u.geom, a.location)"
         )
     )
+    plans = _demo_plans(session, units, rep_rows, seed)
     return (
         f"{len(units.frame)} counties, {len(adjacency.a)} adjacency edges, "
-        f"{len(rep_rows)} reps, {len(account_rows)} accounts"
+        f"{len(rep_rows)} reps, {len(account_rows)} accounts, plans {plans}"
     )
+
+
+def _demo_plans(session: Session, units: geodata.UnitSet, reps: list[dict[str, Any]], seed: int) -> str:
+    """Today's plan (each county to the nearest rep home: unbalanced, active) and a messy CRM export."""
+    lon = np.array([p.x for p in units.frame["centroid"].values])
+    lat = np.array([p.y for p in units.frame["centroid"].values])
+    homes = np.array([[r["lon"], r["lat"]] for r in reps])
+    km = haversine_km(lon[:, None], lat[:, None], homes[None, :, 0], homes[None, :, 1])
+    nearest = km.argmin(axis=1)
+    codes = list(units.frame["code"])
+    rows = [
+        (f"T-{reps[k]['external_id']}", reps[k]["external_id"], code)
+        for code, k in zip(codes, nearest, strict=True)
+    ]
+    today = importer.import_claims_csv(session, _csv(rows), name="Today (nearest rep)", level="county")
+    for action in ("approve", "activate"):
+        plan = lifecycle.get_plan(session, today.plan_id)
+        lifecycle.transition(session, plan.id, action, lifecycle.etag(plan))
+    rng = np.random.default_rng(seed)
+    second = km.argsort(axis=1)[:, 1]
+    messy = []
+    for i, (code, k) in enumerate(zip(codes, nearest, strict=True)):
+        roll = rng.random()
+        if roll < 0.05:
+            continue  # nobody owns it
+        messy.append((f"T-{reps[k]['external_id']}", reps[k]["external_id"], code))
+        if roll > 0.92:  # two reps claim it
+            j = int(second[i])
+            messy.append((f"T-{reps[j]['external_id']}", reps[j]["external_id"], code))
+    crm = importer.import_claims_csv(
+        session, _csv(messy), name="CRM export (overlaps and gaps)", level="county"
+    )
+    return f"#{today.plan_id} active, #{crm.plan_id} draft"
+
+
+def _csv(rows: list[tuple[str, str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["territory", "rep", "unit"])
+    writer.writerows(rows)
+    return out.getvalue().encode()
