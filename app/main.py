@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
-from app.api import errors, health, plans, routing, units
+from app.api import accounts, deals, errors, health, optimizations, plans, reps, routing, unit_measures, units
 from app.db.bootstrap import resolve_database_url
 from app.db.session import engine_for, session_factory
 from app.services.routing_index import RoutingIndex
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         if not hasattr(app.state, "session_factory"):
             url = database_url or resolve_database_url(settings)
             app.state.session_factory = session_factory(engine_for(url))
+            app.state.database_url = url
         index = None
         if settings.routing_cache:
             engine_url = app.state.session_factory.kw["bind"].url.render_as_string(hide_password=False)
@@ -83,11 +84,17 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.state.settings = settings
     if database_url:
         app.state.session_factory = session_factory(engine_for(database_url))
+        app.state.database_url = database_url
     errors.register(app)
     app.include_router(health.router)
+    app.include_router(unit_measures.router)  # /units/measures
     app.include_router(units.router)
+    app.include_router(reps.router)
+    app.include_router(accounts.router)
+    app.include_router(deals.router)
     app.include_router(plans.router)
     app.include_router(routing.router)
+    app.include_router(optimizations.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     app.add_middleware(BodySizeLimit, limit_mb=settings.max_upload_mb)

@@ -106,11 +106,13 @@ class Rep(Base):
     """A sales rep: a home base and a capacity."""
 
     __tablename__ = "rep"
+    __table_args__ = (CheckConstraint("capacity > 0", name="ck_rep_capacity"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     external_id: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str] = mapped_column(Text)
     home: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=True)
+    home_zip: Mapped[str | None] = mapped_column(String(10))
     capacity: Mapped[float] = mapped_column(Double, default=1.0)
     segment: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -123,8 +125,13 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("stage IN ('prospect', 'open', 'won', 'lost')", name="ck_account_stage"),
         CheckConstraint("workload >= 0", name="ck_account_workload"),
+        CheckConstraint("value >= 0", name="ck_account_value"),
+        CheckConstraint(
+            "placement IS NULL OR placement IN ('point', 'zip', 'unmatched')", name="ck_account_placement"
+        ),
         Index("ix_account_location", "location", postgresql_using="gist"),
         Index("ix_account_unit", "unit_id"),
+        Index("ix_account_unplaced", "external_id", postgresql_where=text("unit_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -138,6 +145,8 @@ class Account(Base):
     stage: Mapped[str] = mapped_column(String(16), default="prospect")
     segment: Mapped[str | None] = mapped_column(String(64))
     crm_owner: Mapped[str | None] = mapped_column(String(128))
+    # 'point' | 'zip' | 'unmatched'; NULL when written by a path that does not record it (see 0003).
+    placement: Mapped[str | None] = mapped_column(String(16))
 
 
 class Deal(Base):
@@ -244,3 +253,39 @@ class PlanClaim(Base):
         BigInteger, ForeignKey("territory.id", ondelete="CASCADE"), primary_key=True
     )
     single_owner: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OptimizationJob(Base):
+    """An optimization request run by a worker; on success it points at the draft plan it made."""
+
+    __tablename__ = "optimization_job"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')",
+            name="ck_optimization_job_status",
+        ),
+        Index("ix_optimization_job_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(64), default="default")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    stage: Mapped[str] = mapped_column(String(32), default="queued")
+    progress: Mapped[float] = mapped_column(Double, default=0.0)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    base_plan_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plan.id", ondelete="SET NULL"))
+    result_plan_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("plan.id", ondelete="SET NULL"), unique=True
+    )
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    timings: Mapped[dict[str, float]] = mapped_column(JSONB, default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
