@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +16,7 @@ from rich.table import Table
 
 import geodata
 from app import localdb
+from app.api.errors import ProblemError
 from app.db import bootstrap
 from app.db.session import engine_for, session_factory, transaction
 from app.schemas import ImportReport
@@ -66,6 +70,7 @@ def serve(
     demo_data: Annotated[
         bool, typer.Option("--demo/--no-demo", help="load the demo workspace if empty")
     ] = True,
+    workers: Annotated[int, typer.Option(help="optimization worker processes to start beside the API")] = 1,
 ) -> None:
     """Start the API (local database, migrations and demo data included when nothing is configured)."""
     import uvicorn
@@ -75,14 +80,55 @@ def serve(
     settings = get_settings()
     url = _ready_database(demo_data and settings.load_demo)
     bind_host, bind_port = host or settings.host, port or settings.port
+    children = [
+        subprocess.Popen([sys.executable, "-m", "app.cli", "worker"], env={**os.environ, "DATABASE_URL": url})
+        for _ in range(workers)
+    ]
+    if children:
+        console.print(f"started {len(children)} optimization worker(s)")
     console.print(f"serving on http://{bind_host}:{bind_port}  (API docs: /docs)")
-    uvicorn.run(
-        create_app(settings, database_url=url),
-        host=bind_host,
-        port=bind_port,
-        log_level="info",
-        access_log=settings.access_log,
-    )
+    try:
+        uvicorn.run(
+            create_app(settings, database_url=url),
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
+    finally:
+        for child in children:
+            child.terminate()
+        for child in children:
+            child.wait(timeout=30)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="jobs run at once by this process")] = 1,
+    heartbeat: Annotated[float, typer.Option(help="seconds between worker heartbeats")] = 2.0,
+    stalled_after: Annotated[
+        float, typer.Option(help="seconds without heartbeat after which another worker retries a job")
+    ] = 20.0,
+) -> None:
+    """Run an optimization worker (any machine that reaches the database can run more of them)."""
+    import logging
+
+    from app.jobs import queue
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    url = _database_url()
+    bootstrap.upgrade(url)
+    queue.STALLED_AFTER_S["value"] = stalled_after
+    jobs_app = queue.make_app(url)
+    console.print(f"worker {os.getpid()} on {_redact(url)} (queue {queue.QUEUE})")
+    with jobs_app.open():
+        jobs_app.run_worker(
+            queues=[queue.QUEUE],
+            concurrency=concurrency,
+            name=f"worker-{os.getpid()}",
+            update_heartbeat_interval=heartbeat,
+            stalled_worker_timeout=stalled_after,
+        )
 
 
 @db_app.command("start")
@@ -263,3 +309,125 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _fraction(text: str, what: str) -> float:
+    """'10%' or '10' -> 0.10; '0.1' stays 0.1 only when written below 1 with a decimal point."""
+    raw = text.strip().rstrip("%")
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{what} must look like 10% or 0.1, got {text!r}") from exc
+    if text.strip().endswith("%") or value >= 1:
+        value /= 100
+    if not 0 <= value <= 1:
+        raise typer.BadParameter(f"{what} must be between 0% and 100%, got {text!r}")
+    return value
+
+
+@app.command()
+def rebalance(
+    from_plan: Annotated[str, typer.Option("--from", help="'active' or a plan id to start from")] = "active",
+    quarter: Annotated[str | None, typer.Option(help="quarter label of the proposal, e.g. 2027Q1")] = None,
+    max_moved: Annotated[
+        str | None, typer.Option(help="disruption budget: share of units that may move")
+    ] = "10%",
+    tolerance: Annotated[str, typer.Option(help="allowed deviation from the target workload")] = "5%",
+    measure: Annotated[
+        str, typer.Option(help="balance measure: workload, value, accounts, population")
+    ] = "workload",
+    time_limit: Annotated[float, typer.Option(help="solver time limit, seconds")] = 60.0,
+    seed: Annotated[int, typer.Option(help="random seed (same inputs + seed = same plan)")] = 0,
+    local: Annotated[
+        bool, typer.Option("--local", help="solve in this process instead of via a worker")
+    ] = False,
+    workspace: Annotated[str, typer.Option(help="workspace")] = "default",
+) -> None:
+    """Propose a rebalanced draft plan for the next quarter, moving as little as the budget allows."""
+    import threading
+
+    from app.jobs.queue import defer_optimization
+    from app.services import jobs, optimization
+    from app.services.plans.compare import compare
+
+    try:
+        request = optimization.OptimizationRequest(
+            workspace=workspace,
+            base_plan="active" if from_plan == "active" else int(from_plan),
+            quarter=quarter,
+            measures=[measure],
+            tolerance={measure: _fraction(tolerance, "--tolerance")},
+            max_moved_units_pct=None
+            if max_moved in (None, "", "none")
+            else 100 * _fraction(max_moved, "--max-moved"),
+            time_limit_s=time_limit,
+            seed=seed,
+            name=f"Rebalance {quarter}" if quarter else None,
+        )
+    except (ValueError, typer.BadParameter) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from exc
+    url = _database_url()
+    bootstrap.upgrade(url)
+    factory = session_factory(engine_for(url))
+    try:
+        with factory.begin() as session:
+            job, _ = jobs.submit(session, request, None)
+            job_id, status = job.id, job.status
+    except ProblemError as exc:
+        console.print(f"[red]rejected:[/red] {exc.detail}")
+        raise typer.Exit(2) from exc
+    console.print(f"job #{job_id} ({'in this process' if local else 'queued for a worker'})")
+    runner: threading.Thread | None = None
+    if status == "queued":
+        if local:
+            runner = threading.Thread(target=jobs.run, args=(factory, job_id), daemon=True)
+            runner.start()
+        else:
+            defer_optimization(url, job_id)
+    columns = (TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
+    with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("queued", total=1.0)
+        while True:
+            with factory() as session:
+                job = jobs.get(session, job_id)
+                bar.update(task, completed=job.progress, description=job.stage)
+                if job.status in jobs.TERMINAL:
+                    break
+            time.sleep(0.5)
+    if runner is not None:
+        runner.join()
+    if job.status != "succeeded":
+        error = job.error or {}
+        console.print(f"[red]job #{job_id} {job.status}[/red] ({error.get('type', 'error')})")
+        for reason in error.get("reasons") or [error.get("detail", "")]:
+            console.print(f"  - {reason}")
+        if error.get("type") == "no_solution":
+            console.print(
+                "no plan met every hard rule within the limits: try a larger --max-moved, a looser "
+                "--tolerance or a longer --time-limit"
+            )
+        raise typer.Exit(1)
+    with factory() as session:
+        diff = (
+            compare(session, job.base_plan_id, job.result_plan_id, limit=0)
+            if job.base_plan_id and job.result_plan_id
+            else None
+        )
+    solution = job.report.get("solution", {})
+    table = Table(
+        title=f"draft plan #{job.result_plan_id} (from plan #{job.base_plan_id})", show_header=False
+    )
+    if diff:
+        before, after = diff["metrics"]["base"], diff["metrics"]["other"]
+        old, new = before["max_abs_deviation_pct"][measure], after["max_abs_deviation_pct"][measure]
+        table.add_row(f"max {measure} deviation", f"{old:.2f}% -> {new:.2f}%")
+        table.add_row("units moved", f"{diff['units_moved']:,} ({diff['units_moved_pct']:.1f}%)")
+        table.add_row("accounts moved", f"{diff['accounts_moved']:,}")
+        table.add_row("workload moved", f"{diff['workload_moved_pct']:.1f}%")
+    if solution.get("gap") is not None:
+        table.add_row("gap to lower bound", f"{100 * solution['gap']:.2f}% ({solution.get('status')})")
+    table.add_row("solver time", f"{sum(job.timings.values()):.1f} s")
+    table.add_row("next", f"GET /plans/{job.result_plan_id}/diagnostics, then approve and activate")
+    console.print(table)
+    typer.echo(job.result_plan_id)

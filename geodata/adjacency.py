@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,7 +163,7 @@ def _border_lengths(
     metres = np.zeros(len(a), dtype=np.float64)
     degrees = np.zeros(len(a), dtype=np.float64)
 
-    def measure(start: int) -> None:
+    for step, start in enumerate(range(0, len(a), _CHUNK), start=1):
         sl = slice(start, start + _CHUNK)
         ia, ib = a[sl], b[sl]
         if buffered is None:
@@ -174,20 +172,13 @@ def _border_lengths(
             degrees[sl] = shapely.length(shared)
         else:
             # neighbours of simplified data do not touch exactly: measure each boundary inside the other's
-            # tolerance buffer, both ways, and average
+            # tolerance buffer, both ways, and average (threads do not help: GEOS holds the GIL here)
             ab = shapely.intersection(bnd[ia], buffered[ib])
             ba = shapely.intersection(bnd[ib], buffered[ia])
             metres[sl] = 0.5 * (geodesic_length_m(ab) + geodesic_length_m(ba))
             degrees[sl] = 0.5 * (shapely.length(ab) + shapely.length(ba))
-
-    # shapely's vectorised operations release the GIL: measure chunks on every core. Each chunk writes
-    # its own slice, so the result does not depend on scheduling.
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        futures = [pool.submit(measure, start) for start in range(0, len(a), _CHUNK)]
-        for step, future in enumerate(futures, start=1):
-            future.result()
-            if progress is not None:
-                progress(step, total_steps)
+        if progress is not None:
+            progress(step, total_steps)
     return metres, degrees
 
 

@@ -41,6 +41,7 @@ class PlanPublic(BaseModel):
     version: int
     seed: int | None
     solver_version: str | None
+    inputs: dict[str, Any]
     metrics: dict[str, Any]
     created_at: datetime
     updated_at: datetime

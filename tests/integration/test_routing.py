@@ -98,6 +98,27 @@ def test_batch_matches_single_lookups(client: TestClient, ws: Workspace) -> None
     assert too_many.status_code == 422
 
 
+def two_shifted_plans(session: Session, ws: Workspace) -> list[tuple[int, dict[str, str]]]:
+    """The band plan and the same bands handed to the next rep: (plan id, unit -> rep) for each."""
+    plans = []
+    for shift in range(2):
+        owner = {code: REPS[(REPS.index(rep) + shift) % 5] for code, rep in band_plan(ws).items()}
+        rows = [(f"T-{rep}", rep, code) for code, rep in sorted(owner.items())]
+        plan_id = importer.import_claims_csv(session, plan_csv(rows), name=f"p{shift}", level="zcta").plan_id
+        plans.append((plan_id, owner))
+    return plans
+
+
+def force_activate(factory: sessionmaker[Session], plan_id: int) -> None:
+    """Activate a plan whatever its status (re-activating an archived one in these tests)."""
+    with factory.begin() as session:
+        plan = lifecycle.get_plan(session, plan_id)
+        if plan.status != "approved":
+            plan.status = "approved"
+            session.flush()
+        lifecycle.transition(session, plan_id, "activate", lifecycle.etag(plan))
+
+
 @pytest.fixture
 def committed_db(data_dir: Path) -> Iterator[sessionmaker[Session]]:
     """A database of its own where each transaction really commits (for concurrent readers)."""
@@ -114,31 +135,12 @@ def test_activation_is_atomic_for_concurrent_readers(
 ) -> None:
     with committed_db.begin() as session:
         ws = load_ct_workspace(session, data_dir, accounts=10)
-        plans = []
-        for shift in range(2):
-            owner = {code: REPS[(REPS.index(rep) + shift) % 5] for code, rep in band_plan(ws).items()}
-            rows = [(f"T-{rep}", rep, code) for code, rep in sorted(owner.items())]
-            plans.append(
-                (
-                    importer.import_claims_csv(
-                        session, plan_csv(rows), name=f"p{shift}", level="zcta"
-                    ).plan_id,
-                    owner,
-                )
-            )
+        plans = two_shifted_plans(session, ws)
     expected = dict(plans)
     points = interior_points(ws, every=3)
     mixed: list[Any] = []
     seen: set[int] = set()
     stop = threading.Event()
-
-    def activate(plan_id: int) -> None:
-        with committed_db.begin() as session:
-            plan = lifecycle.get_plan(session, plan_id)
-            if plan.status != "approved":
-                plan.status = "approved"
-                session.flush()
-            lifecycle.transition(session, plan_id, "activate", lifecycle.etag(plan))
 
     def reader() -> None:
         while not stop.is_set():
@@ -156,12 +158,12 @@ def test_activation_is_atomic_for_concurrent_readers(
             if len(found) > 1:
                 mixed.append(("two plans in one answer", found))
 
-    activate(plans[0][0])
+    force_activate(committed_db, plans[0][0])
     threads = [threading.Thread(target=reader) for _ in range(3)]
     for thread in threads:
         thread.start()
     for round_ in range(1, 8):
-        activate(plans[round_ % 2][0])
+        force_activate(committed_db, plans[round_ % 2][0])
         time.sleep(0.05)
     stop.set()
     for thread in threads:
@@ -175,18 +177,8 @@ def test_in_memory_snapshot_answers_like_sql_and_follows_activation(
 ) -> None:
     with committed_db.begin() as session:
         ws = load_ct_workspace(session, data_dir, accounts=10)
-        plans = []
-        for shift in range(2):
-            owner = {code: REPS[(REPS.index(rep) + shift) % 5] for code, rep in band_plan(ws).items()}
-            rows = [(f"T-{rep}", rep, code) for code, rep in sorted(owner.items())]
-            plan_id = importer.import_claims_csv(
-                session, plan_csv(rows), name=f"p{shift}", level="zcta"
-            ).plan_id
-            plans.append((plan_id, owner))
-        first = lifecycle.get_plan(session, plans[0][0])
-        first.status = "approved"
-        session.flush()
-        lifecycle.transition(session, first.id, "activate", lifecycle.etag(first))
+        plans = two_shifted_plans(session, ws)
+    force_activate(committed_db, plans[0][0])
     url = committed_db.kw["bind"].url.render_as_string(hide_password=False)
     app = create_app(Settings(load_demo=False, routing_cache=True), database_url=url)
     points = interior_points(ws, every=5)
@@ -201,11 +193,7 @@ def test_in_memory_snapshot_answers_like_sql_and_follows_activation(
         assert client.get("/route/point", params={"lon": lon, "lat": lat}).json()["rep"] == plans[0][1][code]
         assert client.get(f"/route/zip/{code}").json()["rep"] == plans[0][1][code]
 
-        with committed_db.begin() as session:
-            second = lifecycle.get_plan(session, plans[1][0])
-            second.status = "approved"
-            session.flush()
-            lifecycle.transition(session, second.id, "activate", lifecycle.etag(second))
+        force_activate(committed_db, plans[1][0])
         deadline = time.monotonic() + 30
         answers: list[Any] = []
         while time.monotonic() < deadline:

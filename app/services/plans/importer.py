@@ -217,7 +217,7 @@ def import_claims_csv(
     session.flush()
     territory_ids = _create_territories(session, plan.id, territory_reps)
     pairs = {(unit_ids[code], territory_ids[territory]) for _, territory, code, _ in rows.claims}
-    _insert_claims(session, plan.id, sorted(pairs))
+    insert_claims(session, plan.id, sorted(pairs))
     dissolve_territories(session, plan.id)
     return _report(session, plan, len(territory_ids), rows.warnings)
 
@@ -229,7 +229,7 @@ def _create_territories(session: Session, plan_id: int, reps: dict[str, int | No
     return {t.name: t.id for t in territories}
 
 
-def _insert_claims(
+def insert_claims(
     session: Session, plan_id: int, pairs: list[tuple[int, int]], single_owner: bool = False
 ) -> None:
     raw = session.connection().connection.driver_connection

@@ -1,0 +1,1 @@
+"""Background work on a PostgreSQL-backed queue (procrastinate): no extra infrastructure to run."""
