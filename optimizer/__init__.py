@@ -13,4 +13,14 @@ from .problem import Options, Problem, Rep
 from .solution import Solution
 from .solver import solve
 
-__all__ = ["CheckReport", "Options", "PrecheckReport", "Problem", "Rep", "Solution", "check", "precheck", "solve"]
+__all__ = [
+    "CheckReport",
+    "Options",
+    "PrecheckReport",
+    "Problem",
+    "Rep",
+    "Solution",
+    "check",
+    "precheck",
+    "solve",
+]

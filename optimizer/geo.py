@@ -1,0 +1,36 @@
+"""Great-circle geometry for the solver: haversine distances and nearest-home candidate arcs."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def unit_vectors(lonlat: np.ndarray) -> np.ndarray:
+    """Points on the unit sphere for (n, 2) lon/lat degrees (chord order equals great-circle order)."""
+    lon = np.radians(lonlat[:, 0])
+    lat = np.radians(lonlat[:, 1])
+    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+
+
+def haversine_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Great-circle distance in km between lon/lat arrays ``a`` and ``b`` (broadcasting, last axis 2)."""
+    lon1, lat1 = np.radians(a[..., 0]), np.radians(a[..., 1])
+    lon2, lat2 = np.radians(b[..., 0]), np.radians(b[..., 1])
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
+
+
+def distance_matrix_rows(lonlat: np.ndarray, homes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Distances (len(rows), K) from the given units to every home."""
+    return haversine_km(lonlat[rows][:, None, :], homes[None, :, :])
+
+
+def nearest_homes(lonlat: np.ndarray, homes: np.ndarray, k: int) -> np.ndarray:
+    """Indices (n, k) of the ``k`` nearest homes of every unit, nearest first (ties by index)."""
+    k = min(k, len(homes))
+    tree = cKDTree(unit_vectors(homes))
+    _, idx = tree.query(unit_vectors(lonlat), k=k)
+    return np.asarray(idx, dtype=np.int64).reshape(len(lonlat), k)

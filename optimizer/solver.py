@@ -1,0 +1,599 @@
+"""``solve``: pre-check, then the exact CP-SAT model (small) or the large-scale heuristic pipeline."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .bound import cost_rows, transport
+from .geo import haversine_km, unit_vectors
+from .local_search import State
+from .precheck import precheck
+from .problem import Problem
+from .solution import Solution
+
+BOUND_NOTE = (
+    "transportation relaxation (Lagrangian value over every unit-rep arc): relaxes contiguity, integrality "
+    "(units may split), balance of measures other than the workload and the hard disruption budget; "
+    "keeps the "
+    "workload band, locks and anchored homes; valid for the fixed rep homes"
+)
+
+
+def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np.ndarray:
+    """Pick home units for reps without one (p-median style, seeded).
+
+    Start from a workload-weighted sample of distinct units (centre density follows workload, as balanced
+    territories need), then ``rounds`` capacitated Lloyd steps: solve the balanced transportation problem for
+    the current centres and move every free centre to the unit nearest its territory's workload-weighted
+    spherical centroid. Reps with a given home keep it.
+    """
+    homes = problem.home_units.copy()
+    missing = np.flatnonzero(homes < 0)
+    if len(missing) == 0:
+        return homes
+    rng = np.random.default_rng(seed)
+    act = np.flatnonzero(problem.active)
+    w = problem.workload
+    p = w[act] + 1e-9 * max(float(w[act].max()), 1.0)
+    taken = set(homes[homes >= 0].tolist())
+    pool = np.array([u for u in act.tolist() if u not in taken])
+    pp = p[np.isin(act, pool)]
+    homes[missing] = rng.choice(pool, size=len(missing), replace=False, p=pp / pp.sum())
+    xyz = unit_vectors(problem.centroids)
+    tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
+    tol = problem.tolerance_of(problem.workload_name) or 0.0
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(xyz[act])
+    for _ in range(problem.options.centre_rounds if rounds is None else rounds):
+        res = transport(
+            problem.centroids,
+            problem.centroids[homes],
+            w,
+            act,
+            tgt * (1 - tol),
+            tgt * (1 + tol),
+            tgt * (1 - tol),
+            tgt * (1 + tol),
+            0.0,
+            per_unit=8,
+            max_rounds=2,
+        )
+        own = res.owner
+        used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
+        new = homes.copy()
+        for j in missing.tolist():
+            sel = own == j
+            if not sel.any():
+                continue
+            v = (w[sel, None] * xyz[sel]).sum(0)
+            nv = float(np.linalg.norm(v))
+            if nv == 0:
+                continue
+            _, cand = tree.query(v / nv, k=min(16, len(act)))
+            for c in np.atleast_1d(cand).tolist():
+                unit = int(act[c])
+                if unit not in used:
+                    new[j] = unit
+                    used.add(unit)
+                    break
+        if np.array_equal(new, homes):
+            break
+        homes = new
+    return homes
+
+
+def _nearest_idx(xyz: np.ndarray, c: np.ndarray) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    return np.asarray(cKDTree(c).query(xyz, k=1)[1], dtype=np.int64)
+
+
+def _nearest_d2(xyz: np.ndarray, c: np.ndarray) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    d = cKDTree(c).query(xyz, k=1)[0]
+    return np.asarray(d, dtype=float) ** 2
+
+
+def _nearest_idx_k(points: np.ndarray, xyz: np.ndarray, k: int) -> np.ndarray:
+    from scipy.spatial import cKDTree
+
+    k = min(k, len(xyz))
+    return np.asarray(cKDTree(xyz).query(points, k=k)[1], dtype=np.int64).reshape(len(points), k)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.last = self.t0
+        self.stages: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.stages[name] = round(now - self.last, 4)
+        self.last = now
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def solve(problem: Problem) -> Solution:
+    """Solve a territory problem.
+
+    Parameters
+    ----------
+    problem : Problem
+
+    Returns
+    -------
+    Solution
+        ``infeasible`` with reasons when the pre-check proves the request impossible; otherwise the best plan
+        found with loads, deviations, compactness, disruption, the lower bound and the gap.
+
+    Notes
+    -----
+    The same problem and seed give the same solution (``to_dict(timings=False)`` byte for byte): every stage
+    is bounded by deterministic work limits. ``options.time_limit`` is only a guard on the optional polishing
+    stages; when it cuts one short, ``notes`` says so and that run may differ from an unhurried one.
+    """
+    clock = _Clock()
+    opts = problem.options
+    pre = precheck(problem)
+    clock.lap("precheck")
+    if not pre.feasible:
+        sol = Solution(status="infeasible", reasons=pre.reasons, seed=opts.seed, mode="precheck")
+        sol.details["precheck"] = pre.to_dict()
+        sol.timings = clock.stages
+        return sol
+    n_act = int(problem.active.sum())
+    mode = opts.mode
+    if mode == "auto":
+        mode = "exact" if n_act <= opts.exact_max_units else "heuristic"
+    homes_idx = choose_centres(problem, opts.seed)
+    auto_centres = bool((problem.home_units < 0).any())
+    homes = problem.home_points.copy()
+    for j in range(problem.k):
+        if not np.isfinite(homes[j]).all():
+            homes[j] = problem.centroids[homes_idx[j]]
+    fixed = problem.locked_owner.copy()
+    if opts.anchor_homes:
+        for j, h in enumerate(homes_idx.tolist()):
+            fixed[h] = j
+    clock.lap("setup")
+    notes: list[str] = []
+    if auto_centres:
+        notes.append(
+            "rep homes not given for every rep: centres chosen by seeded weighted k-means, then fixed"
+        )
+
+    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock)
+    start_owner = tr_notes.pop("owner")
+    details: dict[str, Any] = {"transport": tr_notes}
+    prices = tr_notes.pop("prices")
+    arcs = tr_notes.pop("arcs")
+
+    status_hint = ""
+    owner: np.ndarray | None = None
+    if mode == "exact":
+        from .exact import solve_exact
+
+        hint = None
+        try:
+            hint = _heuristic(
+                problem,
+                homes,
+                fixed,
+                start_owner,
+                prices,
+                clock,
+                notes,
+                details,
+                polish=False,
+                homes_idx=homes_idx,
+                arcs=arcs,
+            )
+        except Exception as exc:  # the hint is optional: the exact model does not depend on it
+            notes.append(f"no heuristic hint: {exc}")
+        hint_ok = hint is not None and _plan_violations(problem, hint) == []
+        owner, exact_info = solve_exact(problem, homes, fixed, hint if hint_ok else None, clock)
+        details["exact"] = exact_info
+        status_hint = exact_info.get("status", "")
+        if exact_info.get("bound") is not None:
+            bound = max(bound, float(exact_info["bound"]))
+        if owner is None and status_hint == "infeasible":
+            sol = Solution(
+                status="infeasible",
+                reasons=["CP-SAT proved that no plan meets balance, contiguity, locks and budget together"],
+                seed=opts.seed,
+                mode="exact",
+                details=details,
+            )
+            sol.timings = clock.stages
+            return sol
+        if owner is None:
+            notes.append("exact model found no plan within its limits; returning the heuristic plan")
+            owner = hint
+            mode = "heuristic"
+    if mode == "heuristic" and owner is None:
+        owner = _heuristic(
+            problem, homes, fixed, start_owner, prices, clock, notes, details, homes_idx=homes_idx, arcs=arcs
+        )
+    assert owner is not None
+    details["homes"] = {
+        r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, homes_idx.tolist(), strict=True)
+    }
+    sol = _build_solution(problem, homes, owner, bound, mode, status_hint, details, notes)
+    sol.timings = clock.stages
+    sol.timings["total"] = round(clock.elapsed(), 4)
+    return sol
+
+
+def _bound_and_start(
+    problem: Problem,
+    homes: np.ndarray,
+    fixed: np.ndarray,
+    clock: _Clock,
+    shrink: np.ndarray | float = 0.8,
+    max_rounds: int = 8,
+    init_arcs: tuple[np.ndarray, np.ndarray] | None = None,
+    banned: np.ndarray | None = None,
+    label: str = "transport",
+) -> tuple[float, dict[str, Any]]:
+    opts = problem.options
+    act = problem.active
+    w = problem.workload
+    wj = problem.measure_names.index(problem.workload_name)
+    lo, hi = problem.bounds
+    lo_w, hi_w = lo[:, wj], hi[:, wj]
+    tgt = problem.targets[:, wj]
+    free = np.flatnonzero(act & (fixed < 0))
+    fixed_units = np.flatnonzero(act & (fixed >= 0))
+    k = problem.k
+    fixed_load = np.bincount(fixed[fixed_units], weights=w[fixed_units], minlength=k)
+    cur = problem.current_owner
+    lam = float(opts.disruption_weight) if cur is not None else 0.0
+    fixed_cost = float(
+        (w[fixed_units] * haversine_km(problem.centroids[fixed_units], homes[fixed[fixed_units]])).sum()
+    )
+    if lam and cur is not None:
+        fixed_cost += float(lam * (w[fixed_units] * (fixed[fixed_units] != cur[fixed_units])).sum())
+    tol = problem.tolerance_of(problem.workload_name)
+    if tol is not None:
+        lo_f = np.maximum(tgt * (1 - shrink * tol) - fixed_load, 0)
+        hi_f = np.maximum(tgt * (1 + shrink * tol) - fixed_load, 0)
+    else:
+        lo_f = np.zeros(k)
+        hi_f = np.full(k, np.inf)
+    lo_b = np.maximum(lo_w - fixed_load, 0)
+    hi_b = np.where(np.isfinite(hi_w), np.maximum(hi_w - fixed_load, 0), np.inf)
+    res = transport(
+        problem.centroids,
+        homes,
+        w,
+        free,
+        lo_f,
+        hi_f,
+        lo_b,
+        hi_b,
+        fixed_cost,
+        current=cur,
+        disruption_weight=lam,
+        per_unit=opts.candidate_arcs,
+        max_rounds=max_rounds,
+        init_arcs=init_arcs,
+        banned=banned,
+    )
+    owner = res.owner.copy()
+    owner[fixed >= 0] = fixed[fixed >= 0]
+    owner[~act] = -1
+    undecided = np.flatnonzero(act & (owner < 0))
+    if len(undecided):
+        c = cost_rows(problem.centroids, homes, undecided, cur, lam) - res.prices[None, :]
+        owner[undecided] = np.argmin(c, axis=1)
+    clock.lap(label)
+    info: dict[str, Any] = {
+        "owner": owner,
+        "rounds": res.rounds,
+        "split_units": res.split_units,
+        "flow_value": res.flow_value,
+        "bound": res.bound,
+        "prices": res.prices,
+        "arcs": res.arcs,
+    }
+    return res.bound, info
+
+
+def _heuristic(
+    problem: Problem,
+    homes: np.ndarray,
+    fixed: np.ndarray,
+    start_owner: np.ndarray,
+    prices: np.ndarray,
+    clock: _Clock,
+    notes: list[str],
+    details: dict[str, Any],
+    polish: bool = True,
+    homes_idx: np.ndarray | None = None,
+    arcs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    opts = problem.options
+    cur = problem.current_owner
+    hard_budget = cur is not None and (
+        opts.max_moved_units is not None or opts.max_moved_workload is not None
+    )
+    owner = start_owner
+    if hard_budget and cur is not None:
+        owner = np.where((cur >= 0) & problem.active, cur, start_owner)
+        owner[fixed >= 0] = fixed[fixed >= 0]
+        notes.append("hard disruption budget: search starts from the current assignment")
+    info: dict[str, Any] = {}
+
+    def construct(initial: np.ndarray, label: str) -> State:
+        state = State(problem, initial, homes, fixed)
+        if opts.contiguity:
+            info[f"{label}_contiguity_moves"] = state.repair_contiguity()
+        info[f"{label}_flow_rounds"] = state.rebalance_flow(rounds=8)
+        info[f"{label}_balanced"] = state.repair_balance(max_iters=5000)
+        return state
+
+    st = construct(owner, "relaxation")
+    clock.lap("construct_relaxation")
+    banned: list[np.ndarray] = []
+    raw_owner = owner
+    for attempt in range(opts.relaxation_retries if (opts.contiguity and not hard_budget) else 0):
+        if st.total_viol() == 0:
+            break
+        # forbid the unit-rep pairs that formed detached fragments in the last relaxation (typically a cell
+        # reaching across water) and solve it again: its prices then push the surplus through the graph
+        frag = _fragment_arcs(problem, raw_owner, homes, fixed)
+        if len(frag) == 0:
+            break
+        banned.append(frag)
+        _, tr = _bound_and_start(
+            problem,
+            homes,
+            fixed,
+            clock,
+            init_arcs=arcs,
+            banned=np.concatenate(banned),
+            max_rounds=3,
+            label=f"transport_retry{attempt + 1}",
+        )
+        tr.pop("arcs", None)
+        raw_owner = tr["owner"]
+        last = construct(raw_owner, f"retry{attempt + 1}")
+        clock.lap(f"construct_retry{attempt + 1}")
+        if (last.total_viol(), last.total_cost()) < (st.total_viol(), st.total_cost()):
+            st = last
+            info["construction"] = f"relaxation retry {attempt + 1}"
+    if st.total_viol() > 0 and opts.contiguity and not hard_budget:
+        # fall back to capacitated priced region growing from the homes (contiguous by construction)
+        from .assign import priced_growth
+
+        wj = problem.measure_names.index(problem.workload_name)
+        tol = problem.tolerance_of(problem.workload_name) or 0.0
+        nb = [[int(v) for v in x] for x in problem.neighbors]
+        seeds = fixed.copy()
+        if homes_idx is None:
+            homes_idx = problem.home_units
+        for j, h in enumerate(homes_idx.tolist()):
+            if seeds[h] < 0:
+                seeds[h] = j
+        tgt = problem.targets[:, wj]
+        grown, _ = priced_growth(
+            problem.centroids,
+            homes,
+            nb,
+            seeds,
+            problem.active,
+            problem.workload,
+            tgt,
+            prices,
+            rounds=1,
+            cap=tgt * (1 + 0.5 * tol),
+        )
+        grown = np.where((grown < 0) & problem.active, owner, grown)
+        st2 = construct(grown, "growth")
+        clock.lap("construct_growth")
+        if (st2.total_viol(), st2.total_cost()) < (st.total_viol(), st.total_cost()):
+            st = st2
+            info["construction"] = "growth"
+        else:
+            info["construction"] = "relaxation"
+    if st.total_viol() > 0 and opts.contiguity:
+        from .windows import repair_windows
+
+        info["repair_windows"] = repair_windows(
+            st,
+            seed=opts.seed,
+            workers=1,
+            max_windows=8,
+            time_left=lambda: opts.time_limit * 0.8 - clock.elapsed(),
+        )
+        clock.lap("repair_windows")
+    info["balanced"] = st.total_viol() == 0
+    if info["balanced"]:
+        clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
+    if hard_budget:
+        info["reverted"] = st.revert_moves()
+    info["first_cost"] = st.total_cost()
+    info["improve_moves"] = st.improve()
+    if opts.contiguity:
+        info["swaps"] = st.improve_swaps()
+        info["improve_moves"] += st.improve(max_passes=5)
+    clock.lap("local_search")
+    if polish and opts.window_rounds > 0 and opts.contiguity:
+        from .windows import polish_windows
+
+        info["windows"] = polish_windows(st, opts, clock)
+        if info["windows"].get("time_guard_hit"):
+            notes.append("time_limit guard cut the window polishing short (run may differ under load)")
+        clock.lap("windows")
+    details["heuristic"] = info
+    return st.owner_array()
+
+
+def _fragment_arcs(problem: Problem, owner: np.ndarray, homes: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """Keys ``u * K + k`` of units outside the main (fixed, else heaviest) piece of their territory."""
+    st = State(problem, owner, homes, fixed)
+    keys: list[int] = []
+    for k in range(problem.k):
+        parts = st.pieces(k)
+        if len(parts) <= 1:
+            continue
+        scored = sorted(
+            ((0 if any(st.fixed[u] == k for u in part) else 1, -sum(st.w[u] for u in part), part[0]), part)
+            for part in parts
+        )
+        parts = [part for _, part in scored]
+        for part in parts[1:]:
+            keys.extend(u * problem.k + k for u in part if st.fixed[u] < 0)
+    return np.array(sorted(keys), dtype=np.int64)
+
+
+def _plan_violations(problem: Problem, owner: np.ndarray) -> list[str]:
+    """Hard-rule violations of a plan (the solver's own quick test, not the independent checker)."""
+    st = State(problem, owner, np.nan_to_num(problem.home_points), np.full(problem.n, -1, dtype=np.int64))
+    out = []
+    if st.total_viol() > 0:
+        out.append("balance")
+    if problem.options.contiguity and any(len(st.pieces(k)) > 1 for k in range(problem.k)):
+        out.append("contiguity")
+    if any(o < 0 for u, o in enumerate(st.owner) if st.active[u]):
+        out.append("coverage")
+    if st.budget_units is not None and st.moved_units > st.budget_units:
+        out.append("budget")
+    if st.budget_w is not None and st.moved_w > st.budget_w:
+        out.append("budget")
+    lk = problem.locked_owner
+    if any(lk[u] >= 0 and owner[u] != lk[u] for u in range(problem.n)):
+        out.append("locks")
+    return out
+
+
+def _build_solution(
+    problem: Problem,
+    homes: np.ndarray,
+    owner: np.ndarray,
+    bound: float,
+    mode: str,
+    status_hint: str,
+    details: dict[str, Any],
+    notes: list[str],
+) -> Solution:
+    opts = problem.options
+    act = problem.active
+    k = problem.k
+    ids = problem.unit_ids
+    rep_ids = [r.id for r in problem.reps]
+    names = problem.measure_names
+    w = problem.workload
+    assign = {
+        ids[u]: (rep_ids[int(owner[u])] if act[u] and owner[u] >= 0 else None) for u in range(problem.n)
+    }
+    lo, hi = problem.bounds
+    tgt = problem.targets
+    loads: dict[str, dict[str, float]] = {r: {} for r in rep_ids}
+    maxdev: dict[str, float] = {}
+    meandev: dict[str, float] = {}
+    violations: list[str] = []
+    sel = act & (owner >= 0)
+    for j, m in enumerate(names):
+        ld = np.bincount(owner[sel], weights=problem.measures[m][sel], minlength=k)
+        for i, r in enumerate(rep_ids):
+            loads[r][m] = float(ld[i])
+        dev = np.abs(ld - tgt[:, j]) / np.where(tgt[:, j] > 0, tgt[:, j], 1.0)
+        maxdev[m] = float(dev.max()) if k else 0.0
+        meandev[m] = float(dev.mean()) if k else 0.0
+        bad = np.flatnonzero((ld > hi[:, j] * (1 + 1e-12) + 1e-9) | (ld < lo[:, j] * (1 - 1e-12) - 1e-9))
+        if len(bad):
+            violations.append(f"{len(bad)} territory(ies) outside the {m} band, e.g. {rep_ids[int(bad[0])]}")
+    missing = np.flatnonzero(act & (owner < 0))
+    if len(missing):
+        violations.append(f"{len(missing)} unit(s) without owner")
+    st = State(problem, owner, homes, np.full(problem.n, -1, dtype=np.int64))
+    pieces = {rep_ids[i]: len(st.pieces(i)) for i in range(k)}
+    if opts.contiguity:
+        broken = [r for r, p in pieces.items() if p > 1]
+        if broken:
+            violations.append(f"{len(broken)} territory(ies) in more than one piece, e.g. {broken[0]}")
+    fixed_bad = [
+        u for u in np.flatnonzero(problem.locked_owner >= 0).tolist() if owner[u] != problem.locked_owner[u]
+    ]
+    if fixed_bad:
+        violations.append(f"{len(fixed_bad)} locked unit(s) not with their rep")
+    d = haversine_km(problem.centroids[sel], homes[owner[sel]])
+    wd = float((w[sel] * d).sum())
+    objective = wd
+    moved_units = moved_w = None
+    cur = problem.current_owner
+    if cur is not None and opts.current is not None:
+        base = act & np.array([u in opts.current for u in ids])
+        mv = base & (owner != cur)
+        moved_units = float(mv.sum() / max(base.sum(), 1))
+        moved_w = float(w[mv].sum() / max(w[base].sum(), 1e-12))
+        objective += float(opts.disruption_weight) * float(w[mv].sum())
+        if opts.max_moved_units is not None and moved_units > opts.max_moved_units + 1e-12:
+            violations.append(f"disruption {moved_units:.2%} of units exceeds the budget")
+        if opts.max_moved_workload is not None and moved_w > opts.max_moved_workload + 1e-12:
+            violations.append(f"disruption {moved_w:.2%} of workload exceeds the budget")
+    total_w = float(w[sel].sum())
+    xyz = unit_vectors(problem.centroids)
+    centre = 0.0
+    for i in range(k):
+        mem = sel & (owner == i)
+        if not mem.any():
+            continue
+        ww = w[mem]
+        v = (ww[:, None] * xyz[mem]).sum(0)
+        nv = np.linalg.norm(v)
+        c = v / nv if nv > 0 else xyz[mem][0]
+        ang = np.arccos(np.clip(xyz[mem] @ c, -1, 1))
+        centre += float((ww * ang).sum()) * 6371.0088
+    pp: dict[str, float] = {}
+    if problem.area is not None and problem.perimeter is not None and problem.shared_border is not None:
+        e = problem.edges
+        same = (owner[e[:, 0]] == owner[e[:, 1]]) & (owner[e[:, 0]] >= 0)
+        internal = np.bincount(owner[e[same, 0]], weights=problem.shared_border[same], minlength=k)
+        area = np.bincount(owner[sel], weights=problem.area[sel], minlength=k)
+        per = np.bincount(owner[sel], weights=problem.perimeter[sel], minlength=k) - 2 * internal
+        for i, r in enumerate(rep_ids):
+            pp[r] = float(4 * np.pi * area[i] / per[i] ** 2) if per[i] > 0 else float("nan")
+    gap = None
+    if np.isfinite(bound) and objective > 0:
+        gap = max(0.0, (objective - bound) / objective)
+    elif objective == 0:
+        gap = 0.0
+    if violations:
+        status = "no_solution"
+    elif status_hint == "optimal":
+        status = "optimal"
+    else:
+        status = "feasible"
+    return Solution(
+        status=status,  # type: ignore[arg-type]
+        assignment=assign,
+        loads=loads,
+        max_deviation=maxdev,
+        mean_deviation=meandev,
+        pieces=pieces,
+        objective=objective,
+        weighted_distance=wd,
+        avg_distance_to_home_km=wd / total_w if total_w > 0 else None,
+        avg_distance_to_centre_km=centre / total_w if total_w > 0 else None,
+        polsby_popper=pp,
+        moved_units=moved_units,
+        moved_workload=moved_w,
+        lower_bound=float(bound) if np.isfinite(bound) else None,
+        gap=gap,
+        bound_note=BOUND_NOTE if mode != "exact" else BOUND_NOTE + "; or CP-SAT's own bound when higher",
+        mode=mode,
+        seed=problem.options.seed,
+        notes=notes,
+        violations=violations,
+        details=details,
+    )

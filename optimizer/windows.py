@@ -1,0 +1,243 @@
+"""CP-SAT on windows of adjacent territories: repair balance where local moves get stuck, then polish.
+
+A window is a small set of adjacent territories taken whole, so contiguity inside the window is contiguity of
+the territories. Units keep their owner outside the window; inside, the CP-SAT model of :mod:`optimizer.cpsat`
+re-optimises the assignment with flow contiguity (rooted at each territory's fixed unit or the unit nearest
+its home), the balance band (hard when polishing, soft with a penalty when repairing), the remaining
+disruption budget, and the current plan as a hint. Windows are chosen by deterministic scores and solved with
+deterministic work limits, so results do not depend on machine load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .cpsat import ModelInput, solve_model
+from .local_search import State
+
+
+def _border_zone(st: State, units: list[int], hops: int) -> set[int]:
+    """Units within ``hops`` steps (inside the window) of a unit owned by another window territory."""
+    inside = set(units)
+    frontier = {u for u in units if any(v in inside and st.owner[v] != st.owner[u] for v in st.nb[u])}
+    zone = set(frontier)
+    for _ in range(hops):
+        nxt = {v for u in frontier for v in st.nb[u] if v in inside and v not in zone}
+        zone |= nxt
+        frontier = nxt
+    return zone
+
+
+def _window_input(
+    st: State, terrs: list[int], soft: bool, hops: int | None = None
+) -> tuple[ModelInput, list[int]]:
+    units = sorted(u for t in terrs for u in st.members[t])
+    loc = {u: i for i, u in enumerate(units)}
+    tl = {t: i for i, t in enumerate(terrs)}
+    cost = np.array([[st.cost(u, t) for t in terrs] for u in units])
+    vals = np.array([st.vals[u] for u in units]).reshape(len(units), st.m)
+    lo = np.array([st.lo[t] for t in terrs])
+    hi = np.array([st.hi[t] for t in terrs])
+    edges = sorted({(loc[u], loc[v]) for u in units for v in st.nb[u] if v in loc and loc[u] < loc[v]})
+    fixed = {loc[u]: tl[st.fixed[u]] for u in units if st.fixed[u] >= 0 and st.fixed[u] in tl}
+    if hops is not None:
+        zone = _border_zone(st, units, hops)
+        for u in units:
+            if u not in zone:
+                fixed.setdefault(loc[u], tl[st.owner[u]])
+    roots: list[int | None] = []
+    for t in terrs:
+        cands = [u for u in st.members[t] if st.fixed[u] == t]
+        if not cands:
+            cands = [min((st.dist(u, t), u) for u in st.members[t])[1]]
+        r = loc[min(cands)]
+        roots.append(r)
+        fixed[r] = tl[t]
+    hint = [tl[st.owner[u]] for u in units]
+    budget = None
+    if st.cur is not None and (st.budget_units is not None or st.budget_w is not None):
+        inside_moved_u = sum(1 for u in units if st.in_base[u] and st.owner[u] != st.cur[u])
+        inside_moved_w = sum(st.w[u] for u in units if st.in_base[u] and st.owner[u] != st.cur[u])
+        max_u = None if st.budget_units is None else st.budget_units - (st.moved_units - inside_moved_u)
+        max_w = None if st.budget_w is None else st.budget_w - (st.moved_w - inside_moved_w)
+        cur = [tl.get(st.cur[u], -2) if st.in_base[u] else -1 for u in units]
+        # units whose current rep is outside the window count as moved whatever happens
+        cur = [c if c != -2 else -1 for c in cur]
+        extra_u = sum(1 for u in units if st.in_base[u] and st.cur[u] not in tl)
+        extra_w = sum(st.w[u] for u in units if st.in_base[u] and st.cur[u] not in tl)
+        if max_u is not None:
+            max_u -= extra_u
+        if max_w is not None:
+            max_w -= extra_w
+        budget = (max_u, max_w, cur, [st.w[u] for u in units])
+    mi = ModelInput(
+        units=units,
+        terrs=terrs,
+        cost=cost,
+        vals=vals,
+        lo=lo,
+        hi=hi,
+        edges=edges,
+        roots=roots,
+        fixed=fixed,
+        hint=hint,
+        soft_balance=soft,
+        contiguity=st.p.options.contiguity,
+        moved_budget=budget,
+    )
+    return mi, units
+
+
+def solve_window(
+    st: State,
+    terrs: list[int],
+    *,
+    soft: bool,
+    seed: int,
+    workers: int,
+    det_time: float,
+    hops: int | None = None,
+    wall_cap: float | None = None,
+) -> bool:
+    """Re-optimise one window in place (units farther than ``hops`` from the territories' shared border keep
+    their owner); returns True when the plan changed for the better."""
+    mi, units = _window_input(st, terrs, soft, hops)
+    before_cost = sum(st.cost(u, st.owner[u]) for u in units)
+    before_viol = sum(st.viol(t) for t in terrs)
+    wall = max(10.0, det_time * 20) if wall_cap is None else max(0.1, min(max(10.0, det_time * 20), wall_cap))
+    res = solve_model(mi, seed=seed, workers=workers, det_time=det_time, wall_time=wall)
+    if res.assign is None:
+        return False
+    new_owner = [terrs[t] for t in res.assign]
+    old = [st.owner[u] for u in units]
+    for u, t in zip(units, new_owner, strict=True):
+        if st.owner[u] != t:
+            st.move(u, t)
+    after_cost = sum(st.cost(u, st.owner[u]) for u in units)
+    after_viol = sum(st.viol(t) for t in terrs)
+    better = after_viol < before_viol - 1e-12 or (
+        after_viol <= before_viol + 1e-12 and after_cost < before_cost * (1 - 1e-9)
+    )
+    if not better:
+        for u, t in zip(units, old, strict=True):
+            if st.owner[u] != t:
+                st.move(u, t)
+    return better
+
+
+def _neighbors(st: State, t: int) -> list[int]:
+    own = st.owner
+    return sorted({own[v] for u in st.members[t] for v in st.nb[u]} - {t, -1})
+
+
+def _dev(st: State, t: int) -> float:
+    j = st.wj
+    return (st.loads[t][j] - (st.lo[t][j] + st.hi[t][j]) / 2) / st.norm[j]
+
+
+def repair_windows(
+    st: State,
+    *,
+    seed: int,
+    workers: int,
+    max_windows: int = 40,
+    size: int = 6,
+    time_left: Callable[[], float] | None = None,
+) -> int:
+    """Soft-balance windows around every territory outside its band: first pairs with a neighbour that
+    deviates the other way, then the territory with its neighbours (those with most room first)."""
+    done = 0
+    tried: set[tuple[int, ...]] = set()
+    while done < max_windows:
+        bad = sorted(((st.viol(t), t) for t in range(st.k) if st.viol(t) > 0), reverse=True)
+        if not bad:
+            break
+        progress = False
+        for _, t in bad:
+            nbrs = _neighbors(st, t)
+            dt = _dev(st, t)
+            opposite = sorted(
+                (b for b in nbrs if _dev(st, b) * dt < 0), key=lambda b: (abs(dt + _dev(st, b)), b)
+            )
+            windows: list[tuple[int, ...]] = [(t, b) for b in opposite[:2]]
+            ring = sorted(nbrs, key=lambda b: (_dev(st, b) * (1 if dt > 0 else -1), b))[: size - 1]
+            windows.append((t, *ring))
+            for win in windows:
+                key = tuple(sorted(win))
+                if key in tried:
+                    continue
+                tried.add(key)
+                left = math.inf if time_left is None else time_left()
+                if left <= 0:
+                    return done
+                done += 1
+                cap = None if time_left is None else left
+                if solve_window(
+                    st, list(key), soft=True, seed=seed, workers=workers, det_time=2.0, wall_cap=cap
+                ):
+                    progress = True
+                    break
+                if done >= max_windows:
+                    break
+            if progress or done >= max_windows:
+                break
+        if not progress:
+            break
+    return done
+
+
+def polish_windows(st: State, options: Any, clock: Any) -> dict[str, Any]:
+    """Repair windows (when needed), then pair windows ranked by how much their boundary units would gain by
+    switching sides; ``options.window_rounds`` rounds of at most ``options.window_pairs`` pairs each."""
+    info: dict[str, Any] = {"repair_windows": 0, "pair_windows": 0, "improved": 0, "time_guard_hit": False}
+    # one worker per window: with interleaved (deterministic) search two workers cost ~4x the wall time here
+    seed, workers = int(options.seed), 1
+    if st.total_viol() > 0:
+        info["repair_windows"] = repair_windows(
+            st,
+            seed=seed,
+            workers=workers,
+            max_windows=8,
+            time_left=lambda: options.time_limit * 0.8 - clock.elapsed(),
+        )
+    for _ in range(int(options.window_rounds)):
+        gain: dict[tuple[int, int], float] = {}
+        for u in range(st.n):
+            a = st.owner[u]
+            if a < 0 or st.fixed[u] >= 0:
+                continue
+            ca = st.cost(u, a)
+            for v in st.nb[u]:
+                b = st.owner[v]
+                if b >= 0 and b != a:
+                    g = ca - st.cost(u, b)
+                    if g > 0:
+                        key = (min(a, b), max(a, b))
+                        gain[key] = gain.get(key, 0.0) + g
+        ranked = sorted(gain.items(), key=lambda kv: (-kv[1], kv[0]))[: int(options.window_pairs)]
+        improved = 0
+        for (a, b), _g in ranked:
+            if clock.elapsed() > options.time_limit * 0.8:
+                info["time_guard_hit"] = True
+                break
+            info["pair_windows"] += 1
+            if solve_window(
+                st,
+                [a, b],
+                soft=False,
+                seed=seed,
+                workers=workers,
+                det_time=options.window_det_time,
+                hops=4,
+                wall_cap=options.time_limit - clock.elapsed(),
+            ):
+                improved += 1
+        info["improved"] += improved
+        if info["time_guard_hit"] or improved == 0:
+            break
+        st.improve(max_passes=3)
+    return info
