@@ -5,7 +5,7 @@ lookup runs. Few points probe the GiST index of ``geo_unit.geom`` once each (abo
 national ZCTA set). When the points outnumber the units in their extent the join turns around: the staged
 points, copied in Hilbert order, get their own GiST index and each unit probes it once, so PostGIS tests
 many points against the same polygon in a row and its point-in-polygon caches pay off (a million points:
-about 35 s point by point, 2.5 s unit by unit; see docs/benchmarks-ingest.md).
+about 35 s point by point, 2.5 s unit by unit; see docs/benchmarks.md, account ingest).
 """
 
 from __future__ import annotations
