@@ -8,6 +8,7 @@ snapshot is built, readers keep getting the previous active plan, never a mix of
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from dataclasses import dataclass
@@ -158,6 +159,10 @@ class RoutingIndex:
             if current is None and active is None and workspace in self._snapshots:
                 continue
             self._snapshots[workspace] = load_snapshot(conn, workspace)
+            # The snapshot holds tens of thousands of long-lived objects: keep them out of the cyclic GC's
+            # full collections, which otherwise show up as 100+ ms pauses in routing latency.
+            gc.collect()
+            gc.freeze()
             snapshot = self._snapshots[workspace]
             logger.info(
                 "routing snapshot %s: %s",
