@@ -116,6 +116,8 @@ def worker(
     from app.jobs import queue
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the stalled-job sweeper runs every 2 s: keep the queue's own chatter out of the console
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
     url = _database_url()
     bootstrap.upgrade(url)
     queue.STALLED_AFTER_S["value"] = stalled_after

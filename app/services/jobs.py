@@ -7,6 +7,7 @@ marks the job succeeded, after re-checking under a row lock that no earlier atte
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -23,6 +24,7 @@ from app.db.models import OptimizationJob, Plan
 from app.services import optimization
 
 TERMINAL = ("succeeded", "failed", "cancelled")
+logger = logging.getLogger(__name__)
 
 
 class IdempotencyMismatch(ProblemError):
@@ -143,6 +145,7 @@ def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], 
         job.worker = _worker_name()
         job.started_at = job.started_at or func.now()
         request = optimization.OptimizationRequest.model_validate(job.params)
+        logger.info("job %s: attempt %s started on %s", job_id, job.attempts, job.worker)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     try:
@@ -189,6 +192,7 @@ def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], 
             job.status, job.stage, job.progress, job.finished_at = "succeeded", "done", 1.0, func.now()
             job.report = {**(job.report or {}), "solution": optimization.solution_report(solution)}
             job.timings = timings
+        logger.info("job %s succeeded: draft plan %s", job_id, plan.id)
         return "succeeded"
     except ProblemError as exc:
         return _finish(
@@ -227,6 +231,7 @@ def _finish(
     timings: dict[str, float],
     report: dict[str, Any] | None = None,
 ) -> str:
+    logger.info("job %s %s: %s", job_id, status, (error or {}).get("type"))
     with factory.begin() as session:
         job = session.scalars(
             select(OptimizationJob).where(OptimizationJob.id == job_id).with_for_update()
