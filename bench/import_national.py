@@ -14,15 +14,13 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import psycopg
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from app import localdb
-from app.db import bootstrap
+from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
 from app.services.geography_import import ImportOptions, import_geography
 from app.settings import get_settings
@@ -44,18 +42,8 @@ def main() -> int:
         print(f"missing {path}: set TERRITORY_DATA_DIR", file=sys.stderr)
         return 2
 
-    admin = settings.effective_database_url or localdb.start(settings.local_db_dir).url("postgres")
-    name = f"territory_bench_{uuid.uuid4().hex[:8]}"
-    plain_admin = admin.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(plain_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    url = create_fresh_database("territory_bench")
     try:
-        with psycopg.connect(
-            url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
-        ) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        bootstrap.upgrade(url)
         started = time.perf_counter()
         with transaction(session_factory(engine_for(url))) as session:
             report = import_geography(session, path, ImportOptions(level="zcta", tolerance=0.003))
@@ -88,8 +76,7 @@ def main() -> int:
     finally:
         engine_for.cache_clear()
         if not args.keep:
-            with psycopg.connect(plain_admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(url)
     return 0
 
 

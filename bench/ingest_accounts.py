@@ -25,17 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 import shapely
-from sqlalchemy.engine import make_url
 
-from app import localdb
-from app.db import bootstrap
+from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
 from app.services.geography_import import ImportOptions, import_geography
 from app.settings import get_settings
@@ -260,15 +257,8 @@ def main() -> int:
     if not national.exists():
         print(f"missing {national}: set TERRITORY_DATA_DIR", file=sys.stderr)
         return 2
-    admin = settings.effective_database_url or localdb.start(settings.local_db_dir).url("postgres")
-    name = f"territory_bench_ingest_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_plain(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    url = create_fresh_database("territory_bench_ingest")
     try:
-        with psycopg.connect(_plain(url), autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        bootstrap.upgrade(url)
         started = time.perf_counter()
         with transaction(session_factory(engine_for(url))) as session:
             import_geography(session, national, ImportOptions(level="zcta", tolerance=0.003))
@@ -317,8 +307,7 @@ def main() -> int:
     finally:
         engine_for.cache_clear()
         if not args.keep:
-            with psycopg.connect(_plain(admin), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(url)
     return 0
 
 

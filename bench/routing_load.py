@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -28,10 +27,8 @@ import numpy as np
 import psycopg
 import shapely
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from app import localdb
-from app.db import bootstrap
+from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
 from app.services.geography_import import ImportOptions, import_geography
 from app.services.plans import lifecycle
@@ -40,16 +37,9 @@ from app.settings import get_settings
 NATIONAL = "zcta/us_zcta2010_austindevs_simplified_merged_pop.geojson"
 
 
-def build_database(admin: str, data_dir: Path) -> str:
+def build_database(data_dir: Path) -> str:
     """A fresh database with the national ZCTAs and an active one-territory-per-state plan."""
-    name = f"territory_routing_{uuid.uuid4().hex[:8]}"
-    plain = admin.replace("postgresql+psycopg://", "postgresql://", 1)
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-    bootstrap.upgrade(url)
+    url = create_fresh_database("territory_routing")
     factory = session_factory(engine_for(url))
     with transaction(factory) as session:
         import_geography(session, data_dir / NATIONAL, ImportOptions(level="zcta", tolerance=0.003))
@@ -151,9 +141,8 @@ def main() -> int:
         return 2
     settings = get_settings()
     data_dir = Path(os.environ.get("TERRITORY_DATA_DIR", settings.data_dir))
-    admin = settings.effective_database_url or localdb.start(settings.local_db_dir).url("postgres")
     started = time.perf_counter()
-    url = build_database(admin, data_dir)
+    url = build_database(data_dir)
     print(f"database ready in {time.perf_counter() - started:.1f} s")
     points, zips = sample_points(url, 20_000, seed=42)
     port = free_port()
@@ -204,9 +193,7 @@ def main() -> int:
         server.wait(timeout=30)
         engine_for.cache_clear()
         if not args.keep:
-            plain = admin.replace("postgresql+psycopg://", "postgresql://", 1)
-            with psycopg.connect(plain, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+            drop_database(url)
     return 0
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.scratch import create_fresh_database, drop_database
 from app.settings import PROJECT_ROOT
-from tests.dbutil import create_fresh_database, drop_database
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.dbutil import create_fresh_database, drop_database
+from app.db.scratch import create_fresh_database, drop_database
 from tests.integration.helpers import csv_pairs
 
 TERRITORY = [sys.executable, "-m", "app.cli"]

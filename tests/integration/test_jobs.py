@@ -21,11 +21,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
+from app.db.scratch import create_fresh_database, drop_database
 from app.main import create_app
 from app.services import optimization
 from app.services.plans import importer, lifecycle
 from app.settings import Settings
-from tests.dbutil import create_fresh_database, drop_database
 from tests.integration.plan_fixtures import REPS, clean_rows, load_ct_workspace, plan_csv
 
 FAST = {"tolerance": {"workload": 0.1}, "time_limit_s": 3, "mode": "heuristic"}

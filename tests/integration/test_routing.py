@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.db.scratch import create_fresh_database, drop_database
 from app.main import create_app
 from app.services import routing
 from app.services.plans import importer, lifecycle
 from app.settings import Settings
-from tests.dbutil import create_fresh_database, drop_database
 from tests.integration.plan_fixtures import (
     REPS,
     Workspace,

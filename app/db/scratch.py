@@ -1,4 +1,4 @@
-"""Fresh databases for tests and benchmarks: created on the local cluster or on DATABASE_URL's server."""
+"""Scratch databases for tests and benchmarks: made on the local cluster or on DATABASE_URL's server."""
 
 from __future__ import annotations
 
