@@ -134,12 +134,6 @@ def worker(
 
 
 @db_app.command("start")
-def db_start() -> None:
-    """Start the project-local PostgreSQL cluster and print its URL."""
-    url = _database_url()
-    typer.echo(url)
-
-
 @db_app.command("url")
 def db_url() -> None:
     """Print the database URL in use (starting the local cluster if needed)."""

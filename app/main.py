@@ -65,8 +65,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
             app.state.database_url = url
         index = None
         if settings.routing_cache:
-            engine_url = app.state.session_factory.kw["bind"].url.render_as_string(hide_password=False)
-            index = RoutingIndex(engine_url)
+            index = RoutingIndex(app.state.database_url)
             index.start()
         app.state.routing_index = index
         yield

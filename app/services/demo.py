@@ -14,7 +14,7 @@ import geodata
 from app.db.models import Account, Rep
 from app.services import geography_import
 from app.services.plans import importer, lifecycle
-from app.services.plans.state import haversine_km
+from app.services.plans.state import haversine_km, load_units
 
 DEMO_SEED = 20270101
 DEMO_REPS = 12
@@ -77,8 +77,10 @@ def _demo_plans(session: Session, units: geodata.UnitSet, reps: list[dict[str, A
     lat = np.array([p.y for p in units.frame["centroid"].values])
     homes = np.array([[r["lon"], r["lat"]] for r in reps])
     km = haversine_km(lon[:, None], lat[:, None], homes[None, :, 0], homes[None, :, 1])
-    nearest = _roughly_balanced(km, _county_workload(session, list(units.frame["code"])))
     codes = list(units.frame["code"])
+    counties = load_units(session, "county")
+    workload_of = dict(zip(counties.codes, counties.measures["workload"], strict=True))
+    nearest = _roughly_balanced(km, np.array([workload_of[c] for c in codes]))
     rows = [
         (f"T-{reps[k]['external_id']}", reps[k]["external_id"], code)
         for code, k in zip(codes, nearest, strict=True)
@@ -102,18 +104,6 @@ def _demo_plans(session: Session, units: geodata.UnitSet, reps: list[dict[str, A
         session, _csv(messy), name="CRM export (overlaps and gaps)", level="county"
     )
     return f"#{today.plan_id} active, #{crm.plan_id} draft"
-
-
-def _county_workload(session: Session, codes: list[str]) -> np.ndarray:
-    rows: dict[str, float] = dict(
-        session.execute(
-            text(
-                "SELECT u.code, coalesce(sum(a.workload), 0) FROM geo_unit u "
-                "LEFT JOIN account a ON a.unit_id = u.id WHERE u.level = 'county' GROUP BY u.code"
-            )
-        ).all()
-    )
-    return np.array([float(rows.get(c, 0.0)) for c in codes])
 
 
 def _roughly_balanced(

@@ -19,7 +19,7 @@ import optimizer
 from app.api.errors import InvalidParameter, NotFound
 from app.db.models import Plan, Rep, Territory
 from app.services.plans.importer import dissolve_territories, insert_claims
-from app.services.plans.state import load_units
+from app.services.plans.state import PlanState, load_plan, load_units
 
 SOLVER_VERSION = "optimizer-0.1"
 MEASURES = ("workload", "value", "accounts", "population")
@@ -96,16 +96,15 @@ def resolve_base_plan(session: Session, request: OptimizationRequest) -> Plan | 
     return plan
 
 
-def _current_owners(session: Session, plan_id: int) -> dict[str, str]:
-    rows = session.execute(
-        text(
-            "SELECT u.code, min(r.external_id) FROM plan_claim c JOIN geo_unit u ON u.id = c.unit_id "
-            "JOIN territory t ON t.id = c.territory_id JOIN rep r ON r.id = t.rep_id "
-            "WHERE c.plan_id = :plan GROUP BY u.code ORDER BY u.code"
-        ),
-        {"plan": plan_id},
-    ).all()
-    return {str(code): str(rep) for code, rep in rows}
+def current_owners(state: PlanState) -> dict[str, str]:
+    """Unit code -> rep of a loaded plan (the smallest rep id where an imported plan claims a unit twice)."""
+    owners: dict[str, str] = {}
+    for u, t in zip(state.claim_unit, state.claim_territory, strict=True):
+        rep = state.rep_external[t]
+        code = str(state.units.codes[u])
+        if rep is not None and (code not in owners or rep < owners[code]):
+            owners[code] = rep
+    return dict(sorted(owners.items()))
 
 
 def build_problem(session: Session, request: OptimizationRequest) -> tuple[optimizer.Problem, Plan | None]:
@@ -120,25 +119,17 @@ def build_problem(session: Session, request: OptimizationRequest) -> tuple[optim
     keep = np.ones(len(units.ids), dtype=bool)
     if request.states:
         wanted = set(request.states)
-        states: dict[int, str | None] = {
-            int(r[0]): r[1]
-            for r in session.execute(
-                text("SELECT id, state FROM geo_unit WHERE level = :l"), {"l": level}
-            ).all()
-        }
-        keep = np.array([states.get(int(i)) in wanted for i in units.ids])
+        keep = np.array([state in wanted for state in units.states])
         if not keep.any():
             raise InvalidParameter(f"no {level} units in states {request.states}", parameter="states")
-    current = _current_owners(session, base.id) if base else {}
+    current = (
+        current_owners(load_plan(session, base.id, units if base.level == level else None)) if base else {}
+    )
     rep_ids = request.reps or sorted(set(current.values()))
     if not rep_ids:
         raise InvalidParameter(
             "no reps: name them in `reps` or start from a plan with reps", parameter="reps"
         )
-    found = set(session.scalars(select(Rep.external_id).where(Rep.external_id.in_(rep_ids))).all())
-    missing = [r for r in rep_ids if r not in found]
-    if missing:
-        raise InvalidParameter(f"unknown reps: {', '.join(missing)}", parameter="reps")
     homes = {
         r[0]: (r[1], r[2])
         for r in session.execute(
@@ -146,6 +137,10 @@ def build_problem(session: Session, request: OptimizationRequest) -> tuple[optim
             {"ids": rep_ids},
         ).all()
     }
+    found = set(homes)
+    missing = [r for r in rep_ids if r not in found]
+    if missing:
+        raise InvalidParameter(f"unknown reps: {', '.join(missing)}", parameter="reps")
     rows = np.flatnonzero(keep)
     codes = [str(c) for c in units.codes[rows]]
     position = {int(r): k for k, r in enumerate(rows)}

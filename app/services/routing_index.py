@@ -18,8 +18,6 @@ import numpy as np
 import psycopg
 import shapely
 
-from app.services.routing import Owner
-
 logger = logging.getLogger(__name__)
 CHANNEL = "plan_activated"
 
@@ -49,9 +47,6 @@ class Snapshot:
     tree: shapely.STRtree
     row_of_code: dict[str, int]
     answers: list[dict[str, Any]]  # the JSON-ready owner of every unit row, built once per snapshot
-
-    def owner(self, row: int) -> Owner:
-        return Owner(**self.answers[row])
 
     def rows_for_points(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Unit row per point (-1 outside every unit); the smallest code wins on shared borders."""

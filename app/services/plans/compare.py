@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.services.plans.diagnostics import diagnose
-from app.services.plans.state import MEASURES, PlanState, load_plan, load_units
+from app.services.plans.state import MEASURES, PlanState, load_plan
 
 
 def _owners(state: PlanState) -> dict[int, tuple[str, ...]]:
@@ -30,7 +30,7 @@ def _numeric_deltas(before: Any, after: Any) -> Any:
 def compare(session: Session, base_id: int, other_id: int, *, limit: int = 5000) -> dict[str, Any]:
     """What changes from plan ``base_id`` to plan ``other_id``."""
     base = load_plan(session, base_id)
-    other = load_plan(session, other_id, units=load_units(session, base.plan.level))
+    other = load_plan(session, other_id, units=base.units)
     units = base.units
     before, after = _owners(base), _owners(other)
     moved_rows = sorted(r for r in set(before) | set(after) if before.get(r, ()) != after.get(r, ()))
@@ -82,7 +82,8 @@ def compare(session: Session, base_id: int, other_id: int, *, limit: int = 5000)
     ]
     total_workload = float(units.measures["workload"].sum())
     moved_workload = float(sum(m["workload"] for m in moves))
-    base_diag, other_diag = diagnose(session, base_id, limit=0), diagnose(session, other_id, limit=0)
+    base_diag = diagnose(session, base_id, limit=0, state=base)
+    other_diag = diagnose(session, other_id, limit=0, state=other)
     return {
         "base": base_diag["plan"],
         "other": other_diag["plan"],

@@ -15,18 +15,25 @@ from app.services.plans.state import MEASURES, PlanState, haversine_km, load_pla
 WHITE_SPACE_QUANTILE = 0.75
 
 
-def _pieces(edges: np.ndarray, members: np.ndarray) -> int:
-    """Connected pieces of the units ``members`` under ``edges`` (row indices)."""
-    if len(members) == 0:
-        return 0
-    local = {int(u): i for i, u in enumerate(members)}
-    keep = [(local[a], local[b]) for a, b in edges if a in local and b in local]
+def _pieces(edges: np.ndarray, members: np.ndarray, n_units: int) -> int:
+    """Connected pieces of the (distinct) unit rows ``members`` under ``edges`` (row indices), vectorised."""
     n = len(members)
-    if not keep:
-        return n
-    pairs = np.array(keep, dtype=np.int64)
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    if n == 0:
+        return 0
+    local = np.full(n_units, -1, dtype=np.int64)
+    local[members] = np.arange(n)
+    a, b = local[edges[:, 0]], local[edges[:, 1]]
+    keep = (a >= 0) & (b >= 0)
+    graph = coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
     return int(connected_components(graph, directed=False)[0])
+
+
+def owner_names(state: PlanState) -> dict[int, list[str]]:
+    """Unit row -> names of the territories claiming it."""
+    owners: dict[int, list[str]] = {}
+    for u, t in zip(state.claim_unit, state.claim_territory, strict=True):
+        owners.setdefault(int(u), []).append(state.territory_names[t])
+    return owners
 
 
 def _claim_counts(state: PlanState) -> np.ndarray:
@@ -84,8 +91,8 @@ def territory_metrics(session: Session, state: PlanState) -> list[dict[str, Any]
                     m: (round(100 * (float(loads[m][t]) / targets[m] - 1), 3) if targets[m] > 0 else None)
                     for m in MEASURES
                 },
-                "pieces": _pieces(units.edges, members),
-                "pieces_with_bridges": _pieces(all_edges, members),
+                "pieces": _pieces(units.edges, members, len(units.ids)),
+                "pieces_with_bridges": _pieces(all_edges, members, len(units.ids)),
                 "polsby_popper": polsby.get(int(territory_id)),
                 "weighted_distance_km": distance,
             }
@@ -161,7 +168,9 @@ def _misaligned(session: Session, plan_id: int, limit: int) -> tuple[int, list[d
     ]
 
 
-def white_space(state: PlanState, limit: int) -> tuple[int, list[dict[str, Any]]]:
+def white_space(
+    state: PlanState, limit: int, owners: dict[int, list[str]] | None = None
+) -> tuple[int, list[dict[str, Any]]]:
     """Units in the top quartile of potential with no deal history at all, by potential."""
     units = state.units
     potential = units.measures["population"].copy()
@@ -173,22 +182,23 @@ def white_space(state: PlanState, limit: int) -> tuple[int, list[dict[str, Any]]
     threshold = float(np.quantile(positive, WHITE_SPACE_QUANTILE))
     rows = np.flatnonzero((potential >= threshold) & (units.deals == 0))
     rows = rows[np.lexsort((units.codes[rows].astype(str), -potential[rows]))]
-    owner: dict[int, list[str]] = {}
-    for u, t in zip(state.claim_unit, state.claim_territory, strict=True):
-        owner.setdefault(int(u), []).append(state.territory_names[t])
+    owner = owners if owners is not None else owner_names(state)
     return len(rows), [
         {**_unit_entry(state, int(r), owner.get(int(r), [])), "potential": float(potential[r]), "deals": 0}
         for r in rows[:limit]
     ]
 
 
-def diagnose(session: Session, plan_id: int, *, limit: int = 1000) -> dict[str, Any]:
-    """Every diagnostic of a plan; each list is capped at ``limit`` and comes with its full count."""
-    state = load_plan(session, plan_id)
+def diagnose(
+    session: Session, plan_id: int, *, limit: int = 1000, state: PlanState | None = None
+) -> dict[str, Any]:
+    """Every diagnostic of a plan; each list is capped at ``limit`` and comes with its full count.
+
+    ``state`` is the plan already loaded (``load_plan``), so that callers holding it do not read it again.
+    """
+    state = state or load_plan(session, plan_id)
     counts = _claim_counts(state)
-    owners: dict[int, list[str]] = {}
-    for u, t in zip(state.claim_unit, state.claim_territory, strict=True):
-        owners.setdefault(int(u), []).append(state.territory_names[t])
+    owners = owner_names(state)
     contested_rows = np.flatnonzero(counts > 1)
     uncovered_rows = np.flatnonzero(counts == 0)
     contested_ids = [int(state.units.ids[r]) for r in contested_rows]
@@ -197,7 +207,7 @@ def diagnose(session: Session, plan_id: int, *, limit: int = 1000) -> dict[str, 
     uncovered_accounts, uncovered_list = _accounts_in(session, uncovered_ids, limit)
     unplaced = session.execute(text("SELECT count(*) FROM account WHERE unit_id IS NULL")).scalar_one()
     misaligned_total, misaligned_list = _misaligned(session, plan_id, limit)
-    white_total, white_list = white_space(state, limit)
+    white_total, white_list = white_space(state, limit, owners)
     territories = territory_metrics(session, state)
     m = state.units.measures
     summary = {

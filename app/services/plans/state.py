@@ -21,6 +21,7 @@ class Units:
 
     ids: np.ndarray
     codes: np.ndarray
+    states: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
     measures: dict[str, np.ndarray]
@@ -55,7 +56,7 @@ def load_units(session: Session, level: str) -> Units:
             """
             SELECT u.id, u.code, ST_X(u.centroid), ST_Y(u.centroid), coalesce(u.population, 0),
                    coalesce(a.workload, 0), coalesce(a.value, 0), coalesce(a.accounts, 0),
-                   coalesce(d.deals, 0), coalesce(d.won, 0)
+                   coalesce(d.deals, 0), coalesce(d.won, 0), u.state
             FROM geo_unit u
             LEFT JOIN (SELECT unit_id, sum(workload) AS workload, sum(value) AS value, count(*) AS accounts
                        FROM account GROUP BY unit_id) a ON a.unit_id = u.id
@@ -70,7 +71,7 @@ def load_units(session: Session, level: str) -> Units:
         {"level": level},
     ).all()
     ids = np.array([r[0] for r in rows], dtype=np.int64)
-    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in range(10)]
+    columns: list[Any] = list(zip(*rows, strict=True)) if rows else [() for _ in range(11)]
     position = {int(unit_id): row for row, unit_id in enumerate(ids)}
     edge_rows = session.execute(
         text(
@@ -90,6 +91,7 @@ def load_units(session: Session, level: str) -> Units:
     return Units(
         ids=ids,
         codes=np.array(columns[1], dtype=object),
+        states=np.array(columns[10], dtype=object),
         lon=np.array(columns[2], dtype=float),
         lat=np.array(columns[3], dtype=float),
         measures={
