@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -169,5 +168,4 @@ async def import_units(
         report = await run_in_threadpool(
             geography_import.import_geography, session, path, options, source=file.filename or path.name
         )
-        shutil.rmtree(directory, ignore_errors=True)
     return report

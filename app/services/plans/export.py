@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from app.services.plans.lifecycle import get_plan
+from app.services.units import feature_collection
 
 
 def claims_csv(session: Session, plan_id: int) -> str:
@@ -63,7 +64,7 @@ def territories_geojson(session: Session, plan_id: int) -> bytes:
         + b"}"
         for tid, name, rep, rep_name, n, geom in _territory_rows(session, plan_id)
     ]
-    return b'{"type":"FeatureCollection","features":[' + b",".join(features) + b"]}"
+    return feature_collection(features)
 
 
 def territories_geopackage(session: Session, plan_id: int) -> bytes:
