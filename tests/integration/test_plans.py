@@ -128,6 +128,32 @@ def test_compare_lists_exactly_the_moved_units(client: TestClient, ws: Workspace
     assert "delta" in diff["metrics"] and diff["metrics"]["delta"]["contested_units"] == 0
 
 
+def test_reassignments_against_another_plan(client: TestClient, ws: Workspace, session: Session) -> None:
+    base = upload_plan(client, plan_csv(clean_rows(ws)), name="base").json()["plan_id"]
+    owner = {code: rep for _, rep, code in clean_rows(ws)}
+    moving = sorted(owner)[5::30]
+    moved = {code: REPS[(REPS.index(owner[code]) + 1) % 5] for code in moving}
+    other = upload_plan(client, plan_csv(clean_rows(ws, moved)), name="proposal").json()["plan_id"]
+
+    response = client.get(f"/plans/{other}/reassignments", params={"against": base})
+    assert response.status_code == 200, response.text
+    listed = list(csv.DictReader(io.StringIO(response.text)))
+    # exactly the accounts of the moved units, whatever their CRM owner says
+    assert {r["account_external_id"] for r in listed} == _accounts_in(session, set(moving))
+    accounts = session.execute(
+        text("SELECT a.external_id, u.code, a.crm_owner FROM account a JOIN geo_unit u ON u.id = a.unit_id")
+    ).all()
+    for r in listed:
+        unit = _unit_of(accounts, r["account_external_id"])
+        assert (r["old_owner"], r["new_owner"]) == (owner[unit], moved[unit])
+
+    same = client.get(f"/plans/{base}/reassignments", params={"against": base})
+    assert same.status_code == 400 and same.headers["content-type"].startswith(PROBLEM)
+    assert same.json()["parameter"] == "against"
+    missing = client.get(f"/plans/{base}/reassignments", params={"against": 999_999})
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith(PROBLEM)
+
+
 def test_export_csv_geojson_and_geopackage(client: TestClient, ws: Workspace, tmp_path: Path) -> None:
     rows, _, _ = messy_rows(ws)
     plan_id = upload_plan(client, plan_csv(rows)).json()["plan_id"]
