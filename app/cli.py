@@ -16,9 +16,9 @@ from rich.table import Table
 
 import geodata
 from app import localdb
-from app.api.errors import ProblemError
 from app.db import bootstrap
 from app.db.session import engine_for, session_factory, transaction
+from app.errors import ProblemError
 from app.schemas import ImportReport
 from app.services import demo, geography_import
 from app.settings import get_settings

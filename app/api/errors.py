@@ -11,77 +11,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.errors import (  # noqa: F401  (re-exported for the routes)
+    Conflict,
+    InvalidParameter,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    ProblemError,
+    ServiceUnavailable,
+)
 from geodata import GeodataError
 
 PROBLEM_JSON = "application/problem+json"
 logger = logging.getLogger(__name__)
-
-
-class ProblemError(Exception):
-    """An error that becomes a problem+json response."""
-
-    status: int = 400
-    title: str = "Bad request"
-
-    def __init__(
-        self, detail: str, *, status: int | None = None, title: str | None = None, **extra: Any
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        if status is not None:
-            self.status = status
-        if title is not None:
-            self.title = title
-        self.extra = extra
-
-
-class NotFound(ProblemError):
-    """The resource does not exist."""
-
-    status = 404
-    title = "Not found"
-
-
-class InvalidParameter(ProblemError):
-    """A query or form parameter is malformed; ``parameter`` names it."""
-
-    status = 400
-    title = "Invalid parameter"
-
-
-class Conflict(ProblemError):
-    """The request conflicts with the resource's current state."""
-
-    status = 409
-    title = "Conflict"
-
-
-class PreconditionFailed(ProblemError):
-    """If-Match names a version that is no longer current."""
-
-    status = 412
-    title = "Precondition failed"
-
-
-class PreconditionRequired(ProblemError):
-    """A write came without If-Match."""
-
-    status = 428
-    title = "Precondition required"
-
-
-class PayloadTooLarge(ProblemError):
-    """The request body exceeds the configured limit."""
-
-    status = 413
-    title = "Payload too large"
-
-
-class ServiceUnavailable(ProblemError):
-    """A dependency (the database) is down."""
-
-    status = 503
-    title = "Service unavailable"
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

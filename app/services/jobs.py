@@ -19,8 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 import optimizer
-from app.api.errors import Conflict, InvalidParameter, NotFound, ProblemError
 from app.db.models import OptimizationJob, Plan
+from app.errors import Conflict, InvalidParameter, NotFound, ProblemError
 from app.services import optimization
 
 TERMINAL = ("succeeded", "failed", "cancelled")

@@ -16,8 +16,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import optimizer
-from app.api.errors import InvalidParameter, NotFound
 from app.db.models import Plan, Rep, Territory
+from app.errors import InvalidParameter, NotFound
 from app.services.plans.importer import dissolve_territories, insert_claims
 from app.services.plans.state import PlanState, load_plan, load_units
 

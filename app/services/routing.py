@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.api.errors import NotFound
+from app.errors import NotFound
 
 _OWNER = """
     LEFT JOIN plan_claim c ON c.plan_id = p.id AND c.unit_id = u.id

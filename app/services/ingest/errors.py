@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from app.api.errors import ProblemError
+from app.errors import ProblemError
 
 MAX_ISSUES = 1000
 

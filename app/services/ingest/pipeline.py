@@ -17,9 +17,9 @@ from sqlalchemy import Table, func, select, text
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
-from app.api.errors import Conflict
 from app.crm_schemas import PlacementCounts, RowIssueModel, UnplacedRow, UploadReport
 from app.db.models import GeoUnit
+from app.errors import Conflict
 from app.services.ingest import mapping as column_mapping
 from app.services.ingest import placement, readers, staging, upsert
 from app.services.ingest.errors import MAX_ISSUES, RecordInvalid, RowIssue, UploadRejected

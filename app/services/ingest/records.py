@@ -13,9 +13,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, case, delete, func, literal, select
 from sqlalchemy.orm import Session
 
-from app.api.errors import NotFound
 from app.crm_schemas import AccountPublic, DealPublic, RepPublic, UnitRef
 from app.db.models import Account, Deal, GeoUnit, Rep
+from app.errors import NotFound
 from app.services.ingest import pipeline
 from app.services.ingest.specs import KINDS
 

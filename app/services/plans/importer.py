@@ -18,8 +18,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import geodata
-from app.api.errors import ProblemError
 from app.db.models import GeoUnit, Plan, Rep, Territory
+from app.errors import ProblemError
 
 TERRITORY_COLUMNS = ("territory", "territory_name", "territory_id")
 REP_COLUMNS = ("rep", "rep_id", "rep_external_id", "owner")

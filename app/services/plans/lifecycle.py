@@ -13,8 +13,8 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.errors import Conflict, InvalidParameter, NotFound, PreconditionFailed, PreconditionRequired
 from app.db.models import GeoUnit, Plan, PlanClaim, Territory
+from app.errors import Conflict, InvalidParameter, NotFound, PreconditionFailed, PreconditionRequired
 from app.services.plans.importer import dissolve_territories
 
 TRANSITIONS = {

@@ -9,8 +9,8 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.api.errors import NotFound
 from app.db.models import Plan
+from app.errors import NotFound
 
 MEASURES = ("workload", "value", "accounts", "population")
 
