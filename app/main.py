@@ -13,7 +13,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import __version__
-from app.api import accounts, deals, errors, health, optimizations, plans, reps, routing, unit_measures, units
+from app.api import (
+    accounts,
+    deals,
+    errors,
+    health,
+    optimizations,
+    plans,
+    reps,
+    routing,
+    tiles,
+    unit_measures,
+    units,
+)
 from app.db.bootstrap import resolve_database_url
 from app.db.session import engine_for, session_factory
 from app.services.routing_index import RoutingIndex
@@ -94,6 +106,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     app.include_router(plans.router)
     app.include_router(routing.router)
     app.include_router(optimizations.router)
+    app.include_router(tiles.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     app.add_middleware(BodySizeLimit, limit_mb=settings.max_upload_mb)
