@@ -33,10 +33,10 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.api.errors import NotFound, ProblemError
 from app.db.models import UNIT_LEVELS
+from app.errors import NotFound, ProblemError
 from app.services.plans import diagnostics
-from app.services.plans.compare import _owners as compare_owners
+from app.services.plans.compare import owner_sets as compare_owners
 from app.services.plans.state import PlanState, Units, load_plan, load_units
 
 MEDIA_TYPE = "application/vnd.mapbox-vector-tile"

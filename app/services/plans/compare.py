@@ -11,7 +11,7 @@ from app.services.plans.diagnostics import diagnose
 from app.services.plans.state import MEASURES, PlanState, load_plan
 
 
-def _owners(state: PlanState) -> dict[int, tuple[str, ...]]:
+def owner_sets(state: PlanState) -> dict[int, tuple[str, ...]]:
     """Unit row -> sorted owners (rep external id, or territory name when it has no rep)."""
     owners: dict[int, list[str]] = {}
     for u, t in zip(state.claim_unit, state.claim_territory, strict=True):
@@ -32,7 +32,7 @@ def compare(session: Session, base_id: int, other_id: int, *, limit: int = 5000)
     base = load_plan(session, base_id)
     other = load_plan(session, other_id, units=base.units)
     units = base.units
-    before, after = _owners(base), _owners(other)
+    before, after = owner_sets(base), owner_sets(other)
     moved_rows = sorted(r for r in set(before) | set(after) if before.get(r, ()) != after.get(r, ()))
     moves = []
     gains: dict[str, dict[str, float]] = {}
