@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 from typing import Annotated
 
@@ -72,6 +73,7 @@ def get_tile(
     plan: Annotated[int | None, Query(description="plan id: adds owners, flags and territories")] = None,
     compare: Annotated[int | None, Query(description="second plan id (needs plan): marks changes")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
+    accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A vector tile of the units of a level, with a plan's owners and territories when `plan` is given."""
     cache = tile_cache(request)
@@ -79,7 +81,13 @@ def get_tile(
     headers = {
         "ETag": resolved.etag,
         "Cache-Control": "no-cache" if plan is not None else "public, max-age=3600",
+        "Vary": "Accept-Encoding",
     }
     if _matches(if_none_match, resolved.etag):
         return Response(status_code=304, headers=headers)
-    return Response(tiles.render(session, cache, resolved), media_type=tiles.MEDIA_TYPE, headers=headers)
+    body = tiles.render(session, cache, resolved)  # stored gzip-compressed
+    if body and "gzip" in (accept_encoding or ""):
+        headers["Content-Encoding"] = "gzip"
+    elif body:
+        body = gzip.decompress(body)
+    return Response(body, media_type=tiles.MEDIA_TYPE, headers=headers)

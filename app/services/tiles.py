@@ -21,6 +21,7 @@ A contested unit's ``owner`` is the rep of its claiming territory that comes fir
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import threading
 import time
@@ -449,7 +450,7 @@ def resolve(
 
 
 def render(session: Session, cache: TileCache, request: TileRequest) -> bytes:
-    """The tile's bytes: from the LRU, else rendered from the cached unit and plan tables."""
+    """The tile gzip-compressed (b"" when empty): from the LRU, else rendered from the cached tables."""
     tile = cache.get_tile(request.key)
     if tile is not None:
         return tile
@@ -464,5 +465,6 @@ def render(session: Session, cache: TileCache, request: TileRequest) -> bytes:
     tile = render_units(session, z, x, y, units_query(table, rows, plan, other)) if len(rows) else b""
     if plan is not None:
         tile += render_territories(session, z, x, y, plan)
+    tile = gzip.compress(tile, compresslevel=5, mtime=0) if tile else b""
     cache.put_tile(request.key, tile)
     return tile
