@@ -16,6 +16,10 @@ COPY --from=assets /build/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
      /build/node_modules/swagger-ui-dist/swagger-ui.css \
      /build/node_modules/swagger-ui-dist/favicon-32x32.png \
      ./app/static/vendor/swagger-ui/
+COPY --from=assets /build/node_modules/maplibre-gl/dist/maplibre-gl.js \
+     /build/node_modules/maplibre-gl/dist/maplibre-gl.css \
+     /build/node_modules/maplibre-gl/LICENSE.txt \
+     ./app/static/vendor/maplibre/
 RUN pip install --no-cache-dir .
 RUN useradd --system --uid 10001 territory
 USER territory

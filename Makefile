@@ -4,13 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SWAGGER := app/static/vendor/swagger-ui/swagger-ui-bundle.js
+MAPLIBRE := app/static/vendor/maplibre/maplibre-gl.js
+NODE_MODULES := frontend/node_modules/.installed
 
-.PHONY: run test lint unit integration assets postgis venv db-stop clean bench-import
+.PHONY: run test lint unit integration assets postgis chromium venv db-stop clean bench-import
 
 run: venv assets postgis ## Serve the API on http://127.0.0.1:8000 (local database + demo data when unconfigured)
 	$(BIN)/territory serve
 
-test: venv assets postgis ## The whole suite against a fresh PostGIS database, then ruff + mypy
+test: venv assets postgis chromium ## The whole suite (map test in the OS Chromium included), then ruff + mypy
 	$(BIN)/pytest
 	$(MAKE) --no-print-directory lint
 
@@ -29,21 +31,33 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
-assets: $(SWAGGER) ## Vendor Swagger UI from the npm registry (never a CDN at run time)
+assets: $(SWAGGER) $(MAPLIBRE) ## Vendor Swagger UI and MapLibre GL JS from the npm registry (never a CDN at run time)
 
-$(SWAGGER): frontend/package.json frontend/package-lock.json
+$(NODE_MODULES): frontend/package.json frontend/package-lock.json
 	@command -v npm >/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 			apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
 		else echo "npm is required to vendor front-end assets (Debian: apt-get install npm)"; exit 1; fi; }
 	cd frontend && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(SWAGGER): $(NODE_MODULES)
 	mkdir -p app/static/vendor/swagger-ui
 	cp frontend/node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,favicon-32x32.png,LICENSE} \
 		app/static/vendor/swagger-ui/
 	@touch $@
 
+$(MAPLIBRE): $(NODE_MODULES)
+	mkdir -p app/static/vendor/maplibre
+	cp frontend/node_modules/maplibre-gl/dist/{maplibre-gl.js,maplibre-gl.css} app/static/vendor/maplibre/
+	cp frontend/node_modules/maplibre-gl/LICENSE.txt app/static/vendor/maplibre/LICENSE.txt
+	@touch $@
+
 postgis: ## Install PostgreSQL + PostGIS OS packages when missing (or explain what to install)
 	@if [ -z "$$DATABASE_URL" ]; then scripts/ensure-postgis.sh; fi
+
+chromium: ## Install the OS Chromium for the map's browser test when missing (or explain what to install)
+	@scripts/ensure-chromium.sh
 
 db-stop: venv ## Stop the project-local PostgreSQL cluster
 	$(BIN)/territory db stop

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -128,7 +128,14 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         )
 
     @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    def index() -> Response:
+        """The map page (app/static/map); MapLibre GL JS is vendored by `make assets`."""
+        if not (STATIC_DIR / "vendor" / "maplibre" / "maplibre-gl.js").exists():
+            return HTMLResponse(
+                "<h1>Map assets are missing</h1><p>Run <code>make assets</code> (npm) to vendor "
+                "MapLibre GL JS; the API is documented at <a href='/docs'>/docs</a>.</p>",
+                status_code=503,
+            )
+        return FileResponse(STATIC_DIR / "map" / "index.html", headers={"Cache-Control": "no-cache"})
 
     return app
