@@ -96,10 +96,21 @@ def serve(
             access_log=settings.access_log,
         )
     finally:
-        for child in children:
-            child.terminate()
-        for child in children:
-            child.wait(timeout=30)
+        _stop_workers(children, grace_s=10.0)
+
+
+def _stop_workers(children: list[subprocess.Popen[bytes]], grace_s: float) -> None:
+    """SIGTERM the workers, then SIGKILL those still solving after ``grace_s`` (their job is retried)."""
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + grace_s
+    for child in children:
+        try:
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            console.print(f"worker {child.pid} still busy after {grace_s:.0f} s: killed (its job is retried)")
+            child.kill()
+            child.wait()
 
 
 @app.command()

@@ -24,4 +24,5 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a client that reads right after a write sees it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
