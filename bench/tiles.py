@@ -169,13 +169,13 @@ def start_server(url: str) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("server did not start")
 
 
-def timed_get(client: httpx.Client, path: str) -> tuple[float, int]:
-    """Milliseconds and body size of one GET (must be 200)."""
+def timed_get(client: httpx.Client, path: str) -> tuple[float, int, int]:
+    """Milliseconds, bytes on the wire (gzip) and decoded tile size of one GET (must be 200)."""
     started = time.perf_counter()
     response = client.get(path)
     elapsed = (time.perf_counter() - started) * 1000
     assert response.status_code == 200, (path, response.status_code, response.text[:300])
-    return elapsed, len(response.content)
+    return elapsed, response.num_bytes_downloaded, len(response.content)
 
 
 def stats(values: list[float]) -> tuple[float, float]:
@@ -261,6 +261,7 @@ def main() -> int:
                         "cold": [c[0] for c in cold],
                         "warm": warm,
                         "kb": [c[1] / 1024 for c in cold],
+                        "raw_kb": [c[2] / 1024 for c in cold],
                     }
                     print(_row(z, plan, results[(z, plan)]), flush=True)
         peer = run_peer(url, tiles, plan_id)
@@ -283,10 +284,11 @@ def _row(z: int, plan: bool, r: dict[str, list[float]]) -> str:
     c50, c95 = stats(r["cold"])
     w50, w95 = stats(r["warm"])
     k50, k95 = stats(r["kb"])
+    r50, r95 = stats(r["raw_kb"])
     yes = "yes" if plan else "no"
     return (
         f"| {z} | {yes} | {len(r['cold'])} | {c50:.0f} / {c95:.0f} | {w50:.1f} / {w95:.1f} "
-        f"| {k50:.0f} / {k95:.0f} |"
+        f"| {k50:.0f} / {k95:.0f} | {r50:.0f} / {r95:.0f} |"
     )
 
 
@@ -312,8 +314,9 @@ def report(
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average before / after "
         f"{load[0][0]:.2f} / {load[1][0]:.2f} (2 cores shared with other sessions); `uptime`: `{uptime}`.",
         "",
-        "| zoom | plan | tiles | cold p50 / p95 ms | warm p50 / p95 ms | size p50 / p95 KiB |",
-        "|---|---|---|---|---|---|",
+        "| zoom | plan | tiles | cold p50 / p95 ms | warm p50 / p95 ms | gzip p50 / p95 KiB "
+        "| raw p50 / p95 KiB |",
+        "|---|---|---|---|---|---|---|",
         *[_row(z, plan, results[(z, plan)]) for z in ZOOMS for plan in (False, True)],
         "",
         f"First request after start (builds the per-level unit table): {first['units']:.0f} ms; "
