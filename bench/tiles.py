@@ -26,6 +26,7 @@ import httpx
 import numpy as np
 import psycopg
 from sqlalchemy import text
+from state_plan import add_state_plan, add_state_reps  # sibling module: scripts run as bench/NAME.py
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
@@ -75,13 +76,7 @@ def build_database(data_dir: Path) -> tuple[str, int, dict[str, float]]:
         import_geography(session, data_dir / NATIONAL, ImportOptions(level="zcta", tolerance=0.003))
     timings["import"] = time.perf_counter() - started
     with transaction(factory) as session:
-        session.execute(
-            text(
-                "INSERT INTO rep (external_id, name, home) SELECT 'REP-' || s, 'Rep ' || s, "
-                "(SELECT centroid FROM geo_unit WHERE attributes->>'src_state' = s ORDER BY code LIMIT 1) "
-                "FROM (SELECT DISTINCT attributes->>'src_state' AS s FROM geo_unit) x"
-            )
-        )
+        add_state_reps(session)
         session.execute(
             text(
                 "INSERT INTO account (external_id, name, unit_id, workload, value, stage) "
@@ -92,23 +87,7 @@ def build_database(data_dir: Path) -> tuple[str, int, dict[str, float]]:
             ),
             {"n": ACCOUNTS},
         )
-        plan_id = session.execute(
-            text("INSERT INTO plan (name, level) VALUES ('by state', 'zcta') RETURNING id")
-        ).scalar_one()
-        session.execute(
-            text(
-                "INSERT INTO territory (plan_id, name, rep_id) SELECT :plan, 'T-' || external_id, id FROM rep"
-            ),
-            {"plan": plan_id},
-        )
-        session.execute(
-            text(
-                "INSERT INTO plan_claim (plan_id, unit_id, territory_id) "
-                "SELECT :plan, u.id, t.id FROM geo_unit u JOIN rep r ON r.external_id = 'REP-' || "
-                "(u.attributes->>'src_state') JOIN territory t ON t.rep_id = r.id AND t.plan_id = :plan"
-            ),
-            {"plan": plan_id},
-        )
+        plan_id = add_state_plan(session, status="draft")
         started = time.perf_counter()
         dissolve_territories(session, plan_id)
         timings["dissolve"] = time.perf_counter() - started
