@@ -158,6 +158,7 @@ def transport(
     max_rounds: int = 8,
     init_arcs: tuple[np.ndarray, np.ndarray] | None = None,
     banned: np.ndarray | None = None,
+    with_bound: bool = True,
 ) -> TransportResult:
     """Solve the transportation relaxation on sparse arcs with pricing, and bound it on all arcs.
 
@@ -174,6 +175,8 @@ def transport(
     current, disruption_weight : soft disruption cost (km per unit of workload that changes owner).
     per_unit : nearest homes per unit in the first round.
     max_rounds : pricing rounds.
+    with_bound : compute the Lagrangian bound over all arcs (False: ``bound`` is -inf; for callers that only
+        need the assignment, e.g. placing centres).
     """
     k = len(homes)
     n = len(w)
@@ -208,13 +211,13 @@ def transport(
     hub, sink = nu + k, nu + k + 1
     big = int(4e7)  # 40,000 km in metres: dearer than any real arc
     chunk = 8192
-    full = None
-    if nu * k <= 40_000_000:
-        full = cost_rows(lonlat, homes, pos_units, current, disruption_weight)
+    full: list[np.ndarray] = []  # the dense cost matrix, built on first use when it fits in memory
 
     def _cost_block(start: int) -> np.ndarray:
-        if full is not None:
-            return full[start : start + chunk]
+        if not full and nu * k <= 40_000_000:
+            full.append(cost_rows(lonlat, homes, pos_units, current, disruption_weight))
+        if full:
+            return full[0][start : start + chunk]
         return cost_rows(lonlat, homes, pos_units[start : start + chunk], current, disruption_weight)
 
     prices = np.zeros(k)
@@ -363,7 +366,9 @@ def transport(
     owner = np.full(n, -1, dtype=np.int64)
     owner[pos_units] = owner_local
     fixed_cost_total = fixed_cost
-    bound, _ = lagrangian_bound(
-        lonlat, homes, w, free, prices, lo_bound, hi_bound, fixed_cost_total, current, disruption_weight
-    )
+    bound = -np.inf
+    if with_bound:
+        bound, _ = lagrangian_bound(
+            lonlat, homes, w, free, prices, lo_bound, hi_bound, fixed_cost_total, current, disruption_weight
+        )
     return TransportResult(owner, split, prices, bound, flow_value + fixed_cost, rounds, hub_flow, (au, ak))

@@ -85,6 +85,7 @@ def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wal
     # loads (integer-scaled per measure)
     nm = mi.vals.shape[1]
     penalties = []
+    pen_hints: list[tuple[Any, int]] = []
     for j in range(nm):
         col = mi.vals[:, j]
         finite = np.isfinite(mi.hi[:, j])
@@ -106,6 +107,11 @@ def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wal
                 m.add(expr - over <= hi_i)
                 m.add(expr + under >= lo_i)
                 penalties.extend([over, under])
+                if mi.hint is not None:
+                    # complete the hint: the hinted plan's own violations, so CP-SAT starts from it
+                    load = sum(int(a[i]) for i in range(nu) if mi.hint[i] == t)
+                    pen_hints.append((over, max(0, load - hi_i)))
+                    pen_hints.append((under, max(0, lo_i - load)))
             else:
                 m.add(expr <= hi_i)
                 m.add(expr >= lo_i)
@@ -183,6 +189,8 @@ def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wal
     if mi.hint is not None:
         for (i, t), v in x.items():
             m.add_hint(v, 1 if mi.hint[i] == t else 0)
+        for var, val in pen_hints:
+            m.add_hint(var, val)
         if flow_vars:
             for (i, j2, t), val in _tree_flows(mi, nu, nt).items():
                 if (i, j2, t) in flow_vars:

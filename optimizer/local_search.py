@@ -91,6 +91,13 @@ class State:
                     self.moved_units += 1
                     self.moved_w += self.w[u]
 
+    def set_homes(self, homes: np.ndarray) -> None:
+        """Measure costs from new rep homes (lon/lat, (K, 2))."""
+        hr = np.radians(homes)
+        self.hlon = hr[:, 0].tolist()
+        self.hlat = hr[:, 1].tolist()
+        self.hcos = np.cos(hr[:, 1]).tolist()
+
     # ----- costs -----
     def dist(self, u: int, k: int) -> float:
         dlat = self.hlat[k] - self.ulat[u]
@@ -533,8 +540,75 @@ class State:
                 self.move(u, src)
         return False
 
+    def eject_chain(self, k0: int, max_depth: int = 6, budget: int = 2000) -> bool:
+        """Ejection chain with backtracking. ``k0`` (out of band) sends a boundary unit to a neighbour (or,
+        when short, takes one), the neighbour passes its new excess on, and so on along a path of distinct
+        territories until one absorbs it inside its band, or the path closes back at ``k0`` (so ``k0`` may
+        first overshoot: a big unit out, a smaller one back). Every other territory on the path ends inside
+        its band (or no worse than before), ``k0`` ends closer to its band, every move keeps both territories
+        connected and the disruption budget holds. Depth-first over candidate units (cheapest first), at most
+        ``budget`` tried moves; returns True when the moves were kept (total violation dropped)."""
+        over = any(self.loads[k0][j] > self.hi[k0][j] for j in range(self.m))
+        v0 = self.viol(k0)
+        if v0 <= 0:
+            return False
+        before: dict[int, float] = {k0: v0}
+        tries = [0]
+        own = self.owner
+        row = self.vals
+
+        def landed(t: int, u: int, sign: int) -> float:
+            ld = self.loads[t]
+            return self.viol_of(t, [ld[j] + sign * row[u][j] for j in range(self.m)])
+
+        def step(t: int, depth: int, path: set[int]) -> bool:
+            cands: list[tuple[int, float, float, int, int]] = []
+            for b in self._territory_neighbors(t):
+                closing = b == k0
+                if (b in path and not closing) or (closing and depth == 0):
+                    continue
+                src, dst = (t, b) if over else (b, t)
+                for u in sorted(self.members[src]):
+                    if not self.movable(u) or not any(own[v] == dst for v in self.nb[u]):
+                        continue
+                    # the territory we stand on lands in its band (k0 may overshoot: the path must close)
+                    vt = landed(t, u, -1 if over else 1)
+                    if t != k0 and vt > _TINY:
+                        continue
+                    if b not in before:
+                        before[b] = self.viol(b)
+                    vb = landed(b, u, 1 if over else -1)
+                    if closing:
+                        if vb >= v0 - _TINY:
+                            continue
+                        ends = 0
+                    else:
+                        vk = vt if t == k0 else self.viol(k0)
+                        ends = 0 if (vb <= before[b] + _TINY and vk < v0 - _TINY) else 1
+                        if ends and depth + 1 >= max_depth:
+                            continue
+                    wu = row[u][self.wj]
+                    dc = self.cost(u, dst) - self.cost(u, src)
+                    cands.append((ends, vt if t == k0 else 0.0, (dc / wu) if wu > 0 else dc, u, b))
+            cands.sort()
+            for ends, _vt, _dc, u, b in cands:
+                if tries[0] >= budget:
+                    return False
+                tries[0] += 1
+                src, dst = (t, b) if over else (b, t)
+                if own[u] != src or not self.budget_ok(u, src, dst) or not self.can_remove(u):
+                    continue
+                self.move(u, dst)
+                if ends == 0 or step(b, depth + 1, path | {b}):
+                    return True
+                self.move(u, src)
+            return False
+
+        return step(k0, 0, {k0})
+
     def repair_balance(self, max_iters: int = 20000) -> bool:
-        """Single moves first, chain moves when stuck; returns True when every territory is in its band."""
+        """Single moves first, chain moves when stuck (greedy paths, then ejection chains of growing depth);
+        returns True when every territory is in its band."""
         stuck: set[int] = set()
         for _ in range(max_iters):
             viols = [(self.viol(k), k) for k in range(self.k)]
@@ -549,7 +623,7 @@ class State:
                     self.move(x, b)
                 stuck.clear()
                 continue
-            if self._chain(k):
+            if self._chain(k) or any(self.eject_chain(k, max_depth=d) for d in range(2, 8)):
                 stuck.clear()
                 continue
             stuck.add(k)

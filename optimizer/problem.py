@@ -87,8 +87,14 @@ class Options:
         Price-adjustment rounds of the contiguous region growing (0 = start from the relaxation's owners).
     relaxation_retries : int
         Re-solves of the relaxation with a tighter band around territories the construction could not balance.
-    centre_rounds : int
-        Capacitated Lloyd rounds when the solver chooses centres for reps without a home.
+    centre_rounds : int, optional
+        Capacitated Lloyd rounds when the solver chooses centres for reps without a home (default: 14 when
+        active units x reps <= 8 million, e.g. national ZCTAs with K=200, else 8).
+    recentre_rounds : int
+        When the solver chooses the centres (heuristic mode, homes not anchored): after the local search,
+        rounds of moving each chosen centre to its territory's workload-weighted centroid and improving the
+        plan for the new centres; once more after the window polishing. The bound is then recomputed for the
+        final centres.
     window_pairs : int
         Pair windows per polishing round (ranked by the gain their boundary units would see).
     window_det_time : float
@@ -114,7 +120,8 @@ class Options:
     window_rounds: int = 2
     growth_rounds: int = 0
     window_pairs: int = 60
-    centre_rounds: int = 8
+    centre_rounds: int | None = None
+    recentre_rounds: int = 12
     relaxation_retries: int = 4
     window_det_time: float = 0.5
 

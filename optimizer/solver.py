@@ -25,10 +25,14 @@ BOUND_NOTE = (
 def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np.ndarray:
     """Pick home units for reps without one (p-median style, seeded).
 
-    Start from a workload-weighted sample of distinct units (centre density follows workload, as balanced
-    territories need), then ``rounds`` capacitated Lloyd steps: solve the balanced transportation problem for
-    the current centres and move every free centre to the unit nearest its territory's workload-weighted
-    spherical centroid. Reps with a given home keep it.
+    When active units x reps <= 8 million, start from a stratified sample along a Hilbert curve: units ordered
+    along the curve, cumulative workload cut into equal slices (seeded random offset), one centre per slice.
+    Centre density then follows workload, as balanced territories need, without the clumps of independent
+    sampling (on national ZCTAs, K=200, the first transportation plan costs 69.7 km per person instead of
+    128.6 km). Larger instances start from a workload-weighted sample of distinct units. Then ``rounds``
+    capacitated Lloyd steps: solve the balanced transportation problem for the current centres and move every
+    free centre to the unit nearest its territory's workload-weighted spherical centroid. Reps with a given
+    home keep it.
     """
     homes = problem.home_units.copy()
     missing = np.flatnonzero(homes < 0)
@@ -39,16 +43,37 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
     w = problem.workload
     p = w[act] + 1e-9 * max(float(w[act].max()), 1.0)
     taken = set(homes[homes >= 0].tolist())
-    pool = np.array([u for u in act.tolist() if u not in taken])
-    pp = p[np.isin(act, pool)]
-    homes[missing] = rng.choice(pool, size=len(missing), replace=False, p=pp / pp.sum())
+    small = len(act) * problem.k <= 8_000_000
+    if small:
+        along = np.argsort(_hilbert_index(problem.centroids[act]), kind="stable")
+        order = act[along]
+        cw = np.cumsum(p[along])
+        slices = (np.arange(len(missing)) + rng.uniform()) * (cw[-1] / len(missing))
+        for j, pos in zip(missing.tolist(), np.searchsorted(cw, slices).tolist(), strict=True):
+            i = min(int(pos), len(order) - 1)
+            while int(order[i]) in taken:  # the next free unit along the curve (more units than reps)
+                i = (i + 1) % len(order)
+            homes[j] = int(order[i])
+            taken.add(int(order[i]))
+    else:
+        # measured on national K=500: the Hilbert start gave more compact territories (34.4 km) but left one
+        # territory 0.23 points out of band, the weighted sample balanced; keep the latter for large K
+        pool = np.array([u for u in act.tolist() if u not in taken])
+        pp = p[np.isin(act, pool)]
+        homes[missing] = rng.choice(pool, size=len(missing), replace=False, p=pp / pp.sum())
     xyz = unit_vectors(problem.centroids)
     tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
     tol = problem.tolerance_of(problem.workload_name) or 0.0
     from scipy.spatial import cKDTree
 
     tree = cKDTree(xyz[act])
-    for _ in range(problem.options.centre_rounds if rounds is None else rounds):
+    if rounds is None:
+        rounds = problem.options.centre_rounds
+        if rounds is None:
+            # each round is one national-size transportation solve: more rounds where they are cheap
+            rounds = 14 if small else 8
+    arcs = None
+    for _ in range(rounds):
         res = transport(
             problem.centroids,
             problem.centroids[homes],
@@ -60,8 +85,12 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
             tgt * (1 + tol),
             0.0,
             per_unit=8,
-            max_rounds=2,
+            # warm start from the previous round's arcs (centres move a little): one flow is then enough
+            max_rounds=2 if arcs is None else 1,
+            init_arcs=arcs,
+            with_bound=False,
         )
+        arcs = res.arcs
         own = res.owner
         used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
         new = homes.copy()
@@ -84,6 +113,28 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
             break
         homes = new
     return homes
+
+
+def _hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:
+    """Position of each point along a Hilbert curve over its bounding box (lon scaled by cos(mean lat))."""
+    lon = lonlat[:, 0] * np.cos(np.radians(float(lonlat[:, 1].mean())))
+    lat = lonlat[:, 1]
+    side = (1 << order) - 1
+    x = ((lon - lon.min()) / max(float(np.ptp(lon)), 1e-12) * side).astype(np.int64)
+    y = ((lat - lat.min()) / max(float(np.ptp(lat)), 1e-12) * side).astype(np.int64)
+    d = np.zeros(len(x), dtype=np.int64)
+    s = 1 << (order - 1)
+    while s > 0:
+        rx = ((x & s) > 0).astype(np.int64)
+        ry = ((y & s) > 0).astype(np.int64)
+        d += s * s * ((3 * rx) ^ ry)
+        flip = (ry == 0) & (rx == 1)
+        x[flip] = side - x[flip]
+        y[flip] = side - y[flip]
+        swap = ry == 0
+        x[swap], y[swap] = y[swap], x[swap].copy()
+        s >>= 1
+    return d
 
 
 def _nearest_idx(xyz: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -223,6 +274,13 @@ def solve(problem: Problem) -> Solution:
             problem, homes, fixed, start_owner, prices, clock, notes, details, homes_idx=homes_idx, arcs=arcs
         )
     assert owner is not None
+    heur = details.get("heuristic", {})
+    if heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"):
+        # the centres moved after the relaxation: its bound must be for the final centres
+        bound, tr = _bound_and_start(
+            problem, homes, fixed, clock, init_arcs=arcs, max_rounds=4, label="transport_recentred"
+        )
+        details["transport_recentred"] = {k: v for k, v in tr.items() if k not in ("owner", "prices", "arcs")}
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, homes_idx.tolist(), strict=True)
     }
@@ -426,15 +484,75 @@ def _heuristic(
         info["swaps"] = st.improve_swaps()
         info["improve_moves"] += st.improve(max_passes=5)
     clock.lap("local_search")
+    free = np.flatnonzero(problem.home_units < 0)
+    if polish and len(free) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0:
+        info["recentre"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds)
+        clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
         from .windows import polish_windows
 
-        info["windows"] = polish_windows(st, opts, clock)
+        # with re-centring, keep time for the last Lloyd step and the bound for the final centres
+        info["windows"] = polish_windows(st, opts, clock, stop_at=0.7 if "recentre" in info else 0.8)
         if info["windows"].get("time_guard_hit"):
             notes.append("time_limit guard cut the window polishing short (run may differ under load)")
         clock.lap("windows")
+        if "recentre" in info and homes_idx is not None:
+            info["recentre_final"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds)
+            clock.lap("recentre_final")
     details["heuristic"] = info
     return st.owner_array()
+
+
+def _recentre(
+    problem: Problem, st: State, homes: np.ndarray, homes_idx: np.ndarray, free: np.ndarray, rounds: int
+) -> dict[str, Any]:
+    """Lloyd steps on the contiguous plan: move each solver-chosen centre to its territory's workload-weighted
+    spherical centroid (``homes_idx`` reports the distinct active unit nearest it), then improve the plan for
+    the new centres (boundary moves and swaps; balance, contiguity and budget hold). ``homes`` and
+    ``homes_idx`` are updated in place. The cost becomes the distance of units to their territory's centre."""
+    from scipy.spatial import cKDTree
+
+    act = np.flatnonzero(problem.active)
+    xyz = unit_vectors(problem.centroids)
+    tree = cKDTree(xyz[act])
+    w = problem.workload
+    out: dict[str, Any] = {"rounds": 0, "moves": 0, "cost_before": st.total_cost()}
+    for _ in range(rounds):
+        owner = st.owner_array()
+        changed = False
+        taken = set(homes_idx[problem.home_units >= 0].tolist())
+        for j in free.tolist():
+            sel = owner == j
+            if not sel.any():
+                continue
+            v = (w[sel, None] * xyz[sel]).sum(0)
+            nv = float(np.linalg.norm(v))
+            if nv == 0:
+                continue
+            c3 = v / nv
+            point = np.degrees([np.arctan2(c3[1], c3[0]), np.arcsin(np.clip(c3[2], -1.0, 1.0))])
+            if float(np.abs(homes[j] - point).max()) > 1e-6:
+                changed = True
+            homes[j] = point  # the centroid itself: the cost then is the distance to the territory's centre
+            _, cand = tree.query(c3, k=min(8, len(act)))
+            for c in np.atleast_1d(cand).tolist():
+                unit = int(act[c])
+                if unit not in taken:
+                    taken.add(unit)
+                    homes_idx[j] = unit  # reported home: the unit nearest the centre
+                    break
+        if not changed:
+            break
+        out["rounds"] += 1
+        st.set_homes(homes)
+        moves = st.improve(max_passes=10)
+        if problem.options.contiguity:
+            st.improve_swaps(max_passes=1)
+        out["moves"] += moves
+        if moves == 0:
+            break
+    out["cost_after"] = st.total_cost()
+    return out
 
 
 def _fragment_arcs(problem: Problem, owner: np.ndarray, homes: np.ndarray, fixed: np.ndarray) -> np.ndarray:

@@ -190,9 +190,10 @@ def repair_windows(
     return done
 
 
-def polish_windows(st: State, options: Any, clock: Any) -> dict[str, Any]:
+def polish_windows(st: State, options: Any, clock: Any, stop_at: float = 0.8) -> dict[str, Any]:
     """Repair windows (when needed), then pair windows ranked by how much their boundary units would gain by
-    switching sides; ``options.window_rounds`` rounds of at most ``options.window_pairs`` pairs each."""
+    switching sides; ``options.window_rounds`` rounds of at most ``options.window_pairs`` pairs each. No
+    window starts after ``stop_at`` x ``options.time_limit`` seconds (the wall-clock guard)."""
     info: dict[str, Any] = {"repair_windows": 0, "pair_windows": 0, "improved": 0, "time_guard_hit": False}
     # one worker per window: with interleaved (deterministic) search two workers cost ~4x the wall time here
     seed, workers = int(options.seed), 1
@@ -202,7 +203,7 @@ def polish_windows(st: State, options: Any, clock: Any) -> dict[str, Any]:
             seed=seed,
             workers=workers,
             max_windows=8,
-            time_left=lambda: options.time_limit * 0.8 - clock.elapsed(),
+            time_left=lambda: options.time_limit * stop_at - clock.elapsed(),
         )
     for _ in range(int(options.window_rounds)):
         gain: dict[tuple[int, int], float] = {}
@@ -221,7 +222,7 @@ def polish_windows(st: State, options: Any, clock: Any) -> dict[str, Any]:
         ranked = sorted(gain.items(), key=lambda kv: (-kv[1], kv[0]))[: int(options.window_pairs)]
         improved = 0
         for (a, b), _g in ranked:
-            if clock.elapsed() > options.time_limit * 0.8:
+            if clock.elapsed() > options.time_limit * stop_at:
                 info["time_guard_hit"] = True
                 break
             info["pair_windows"] += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import cast
 
 import numpy as np
 
@@ -16,8 +17,14 @@ from .instances import load
 
 
 def gerrychain_plan(name: str, k: int, tol: float, seed: int) -> list[int]:
-    import random
+    """GerryChain 1.0 ``recursive_tree_part`` as its authors run it.
 
+    GerryChain 1.0 does its tree work on a rustworkx graph: ``Partition`` converts a NetworkX graph with
+    ``convert_from_nx_to_rx`` before any chain runs, and the NetworkX path is kept only as a slow
+    reference. Called directly, ``recursive_tree_part`` does not convert, so we do (the first harness
+    passed the NetworkX graph and spent 552 s before failing). Randomness goes through ``rng=seed``
+    (1.0 ignores the global ``random`` module). Populations are integers, as in Census data.
+    """
     import networkx as nx
     from gerrychain import Graph
     from gerrychain.partition import recursive_tree_part
@@ -25,13 +32,17 @@ def gerrychain_plan(name: str, k: int, tol: float, seed: int) -> list[int]:
     raw = load(name)
     g = nx.Graph()
     for i, p in enumerate(raw.pop.tolist()):
-        g.add_node(i, pop=p)
+        g.add_node(i, pop=int(round(p)))
     g.add_edges_from(raw.edges.tolist())
-    g = Graph.from_networkx(g)
-    random.seed(seed)
+    graph = Graph.from_networkx(g).convert_from_nx_to_rx()
     target = float(raw.pop.sum()) / k
-    parts = recursive_tree_part(g, range(k), target, "pop", tol)
-    return [int(parts[i]) for i in range(len(raw.ids))]
+    parts = recursive_tree_part(graph, range(k), target, "pop", tol, rng=seed)
+    nodes = graph.node_indices
+    to_unit = {node: int(cast(int, graph.node_data(node)["__networkx_node__"])) for node in nodes}
+    labels = [-1] * len(raw.ids)
+    for node, part in parts.items():
+        labels[to_unit[node]] = int(cast(int, part))
+    return labels
 
 
 def spopt_plan(name: str, k: int, seed: int) -> list[int]:

@@ -47,10 +47,10 @@ def build(
     reps = [Rep(f"r{i}", None if chosen else int(h)) for i, h in enumerate(homes)]
     opts = Options(
         tolerance=tol,
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]
         seed=seed,
         time_limit=time_limit,
-        anchor_homes=(mode == "exact"),  # type: ignore[arg-type]
+        anchor_homes=(mode == "exact"),
     )
     return Problem(raw.ids, {"workload": raw.pop}, raw.lonlat, raw.edges, reps, opts, raw.is_bridge), raw
 
