@@ -159,6 +159,7 @@ def transport(
     init_arcs: tuple[np.ndarray, np.ndarray] | None = None,
     banned: np.ndarray | None = None,
     with_bound: bool = True,
+    price_last: bool = False,
 ) -> TransportResult:
     """Solve the transportation relaxation on sparse arcs with pricing, and bound it on all arcs.
 
@@ -177,6 +178,8 @@ def transport(
     max_rounds : pricing rounds.
     with_bound : compute the Lagrangian bound over all arcs (False: ``bound`` is -inf; for callers that only
         need the assignment, e.g. placing centres).
+    price_last : also price after the last round and return the extended arcs, so that a later call warm
+        started with them (``init_arcs``) continues exactly where this one stopped (same arc set, same flow).
     """
     k = len(homes)
     n = len(w)
@@ -318,7 +321,7 @@ def transport(
         )
         prices = (y[k + 1] - y[:k]).astype(float) / 1000.0  # km per unit of workload
         # --- pricing over all arcs (stops once the flow band's Lagrangian value is within 0.05 %) ---
-        if rounds >= max_rounds:
+        if rounds >= max_rounds and not price_last:
             break
         cur_best = np.full(nu, np.inf)
         np.minimum.at(cur_best, ul, cost_m / 1000.0 - prices[ak])
@@ -363,6 +366,8 @@ def transport(
         if len(key) == len(au):
             break
         au, ak = key // k, key % k
+        if rounds >= max_rounds:
+            break
     owner = np.full(n, -1, dtype=np.int64)
     owner[pos_units] = owner_local
     fixed_cost_total = fixed_cost

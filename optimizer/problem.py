@@ -90,6 +90,12 @@ class Options:
     centre_rounds : int, optional
         Capacitated Lloyd rounds when the solver chooses centres for reps without a home (default: 14 when
         active units x reps <= 8 million, e.g. national ZCTAs with K=200, else 8).
+    centre_starts : int, optional
+        Seeded starts of the centre choice (Hilbert-curve offsets) that each run ``centre_probe_rounds`` Lloyd
+        rounds; the start with the cheapest transportation plan continues for the remaining rounds (default:
+        4 when the Hilbert start is used and active units x reps >= 4 million, e.g. national K=200, else 1).
+    centre_probe_rounds : int
+        Lloyd rounds per start when ``centre_starts`` > 1.
     recentre_rounds : int
         When the solver chooses the centres (heuristic mode, homes not anchored): after the local search,
         rounds of moving each chosen centre to its territory's workload-weighted centroid and improving the
@@ -121,6 +127,8 @@ class Options:
     growth_rounds: int = 0
     window_pairs: int = 60
     centre_rounds: int | None = None
+    centre_starts: int | None = None
+    centre_probe_rounds: int = 4
     recentre_rounds: int = 12
     relaxation_retries: int = 4
     window_det_time: float = 0.5

@@ -22,7 +22,9 @@ BOUND_NOTE = (
 )
 
 
-def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np.ndarray:
+def choose_centres(
+    problem: Problem, seed: int, rounds: int | None = None, info: dict[str, Any] | None = None
+) -> np.ndarray:
     """Pick home units for reps without one (p-median style, seeded).
 
     When active units x reps <= 8 million, start from a stratified sample along a Hilbert curve: units ordered
@@ -32,7 +34,10 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
     128.6 km). Larger instances start from a workload-weighted sample of distinct units. Then ``rounds``
     capacitated Lloyd steps: solve the balanced transportation problem for the current centres and move every
     free centre to the unit nearest its territory's workload-weighted spherical centroid. Reps with a given
-    home keep it.
+    home keep it. With ``centre_starts`` > 1 (Hilbert start only), every start (its own seeded offset; the
+    first is the single-start offset) runs ``centre_probe_rounds`` rounds, and the start whose last
+    transportation plan is cheapest continues for the remaining rounds; ``info`` (when given) receives the
+    probes' plan values and the chosen start.
     """
     homes = problem.home_units.copy()
     missing = np.flatnonzero(homes < 0)
@@ -44,23 +49,35 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
     p = w[act] + 1e-9 * max(float(w[act].max()), 1.0)
     taken = set(homes[homes >= 0].tolist())
     small = len(act) * problem.k <= 8_000_000
+    opts = problem.options
+    starts = opts.centre_starts
+    if starts is None:
+        starts = 4 if small and len(act) * problem.k >= 4_000_000 else 1
+    offsets: list[float] = []
     if small:
         along = np.argsort(_hilbert_index(problem.centroids[act]), kind="stable")
         order = act[along]
         cw = np.cumsum(p[along])
-        slices = (np.arange(len(missing)) + rng.uniform()) * (cw[-1] / len(missing))
-        for j, pos in zip(missing.tolist(), np.searchsorted(cw, slices).tolist(), strict=True):
-            i = min(int(pos), len(order) - 1)
-            while int(order[i]) in taken:  # the next free unit along the curve (more units than reps)
-                i = (i + 1) % len(order)
-            homes[j] = int(order[i])
-            taken.add(int(order[i]))
+        offsets = [float(rng.uniform()) for _ in range(max(starts, 1))]
     else:
         # measured on national K=500: the Hilbert start gave more compact territories (34.4 km) but left one
         # territory 0.23 points out of band, the weighted sample balanced; keep the latter for large K
         pool = np.array([u for u in act.tolist() if u not in taken])
         pp = p[np.isin(act, pool)]
         homes[missing] = rng.choice(pool, size=len(missing), replace=False, p=pp / pp.sum())
+
+    def hilbert_start(offset: float) -> np.ndarray:
+        h = homes.copy()
+        used = set(taken)
+        slices = (np.arange(len(missing)) + offset) * (cw[-1] / len(missing))
+        for j, pos in zip(missing.tolist(), np.searchsorted(cw, slices).tolist(), strict=True):
+            i = min(int(pos), len(order) - 1)
+            while int(order[i]) in used:  # the next free unit along the curve (more units than reps)
+                i = (i + 1) % len(order)
+            h[j] = int(order[i])
+            used.add(int(order[i]))
+        return h
+
     xyz = unit_vectors(problem.centroids)
     tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
     tol = problem.tolerance_of(problem.workload_name) or 0.0
@@ -68,51 +85,68 @@ def choose_centres(problem: Problem, seed: int, rounds: int | None = None) -> np
 
     tree = cKDTree(xyz[act])
     if rounds is None:
-        rounds = problem.options.centre_rounds
+        rounds = opts.centre_rounds
         if rounds is None:
             # each round is one national-size transportation solve: more rounds where they are cheap
             rounds = 14 if small else 8
-    arcs = None
-    for _ in range(rounds):
-        res = transport(
-            problem.centroids,
-            problem.centroids[homes],
-            w,
-            act,
-            tgt * (1 - tol),
-            tgt * (1 + tol),
-            tgt * (1 - tol),
-            tgt * (1 + tol),
-            0.0,
-            per_unit=8,
-            # warm start from the previous round's arcs (centres move a little): one flow is then enough
-            max_rounds=2 if arcs is None else 1,
-            init_arcs=arcs,
-            with_bound=False,
-        )
-        arcs = res.arcs
-        own = res.owner
-        used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
-        new = homes.copy()
-        for j in missing.tolist():
-            sel = own == j
-            if not sel.any():
-                continue
-            v = (w[sel, None] * xyz[sel]).sum(0)
-            nv = float(np.linalg.norm(v))
-            if nv == 0:
-                continue
-            _, cand = tree.query(v / nv, k=min(16, len(act)))
-            for c in np.atleast_1d(cand).tolist():
-                unit = int(act[c])
-                if unit not in used:
-                    new[j] = unit
-                    used.add(unit)
-                    break
-        if np.array_equal(new, homes):
-            break
-        homes = new
-    return homes
+
+    def lloyd(
+        homes: np.ndarray, rounds: int, arcs: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float]:
+        value = np.inf
+        for _ in range(rounds):
+            res = transport(
+                problem.centroids,
+                problem.centroids[homes],
+                w,
+                act,
+                tgt * (1 - tol),
+                tgt * (1 + tol),
+                tgt * (1 - tol),
+                tgt * (1 + tol),
+                0.0,
+                per_unit=8,
+                # warm start from the previous round's arcs (centres move a little): one flow is then enough
+                max_rounds=2 if arcs is None else 1,
+                init_arcs=arcs,
+                with_bound=False,
+            )
+            arcs = res.arcs
+            value = res.flow_value + 1e12 * res.hub_flow
+            own = res.owner
+            used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
+            new = homes.copy()
+            for j in missing.tolist():
+                sel = own == j
+                if not sel.any():
+                    continue
+                v = (w[sel, None] * xyz[sel]).sum(0)
+                nv = float(np.linalg.norm(v))
+                if nv == 0:
+                    continue
+                _, cand = tree.query(v / nv, k=min(16, len(act)))
+                for c in np.atleast_1d(cand).tolist():
+                    unit = int(act[c])
+                    if unit not in used:
+                        new[j] = unit
+                        used.add(unit)
+                        break
+            if np.array_equal(new, homes):
+                break
+            homes = new
+        return homes, arcs, value
+
+    if not small:
+        return lloyd(homes, rounds, None)[0]
+    if starts <= 1 or rounds <= opts.centre_probe_rounds:
+        return lloyd(hilbert_start(offsets[0]), rounds, None)[0]
+    # several seeded starts, a few rounds each; the cheapest transportation plan continues (ties: first start)
+    probes = [lloyd(hilbert_start(o), opts.centre_probe_rounds, None) for o in offsets]
+    best = min(range(len(probes)), key=lambda i: (probes[i][2], i))
+    if info is not None:
+        info["probe_values"] = [float(x[2]) for x in probes]
+        info["best_start"] = best
+    return lloyd(probes[best][0], rounds - opts.centre_probe_rounds, probes[best][1])[0]
 
 
 def _hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:
@@ -204,7 +238,8 @@ def solve(problem: Problem) -> Solution:
     mode = opts.mode
     if mode == "auto":
         mode = "exact" if n_act <= opts.exact_max_units else "heuristic"
-    homes_idx = choose_centres(problem, opts.seed)
+    centre_info: dict[str, Any] = {}
+    homes_idx = choose_centres(problem, opts.seed, info=centre_info)
     auto_centres = bool((problem.home_units < 0).any())
     homes = problem.home_points.copy()
     for j in range(problem.k):
@@ -221,9 +256,38 @@ def solve(problem: Problem) -> Solution:
             "rep homes not given for every rep: centres chosen by seeded weighted k-means, then fixed"
         )
 
-    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock)
+    quick: State | None = None
+    quick_arcs = None
+    hard_budget = problem.current_owner is not None and (
+        opts.max_moved_units is not None or opts.max_moved_workload is not None
+    )
+    if mode == "heuristic" and opts.contiguity and not hard_budget:
+        # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer long
+        # arcs across water, so on national K=200 it balances at once; the full relaxation (bound, prices and
+        # the usual construction) continues from its arcs and the cheaper balanced construction wins
+        _, tq = _bound_and_start(
+            problem,
+            homes,
+            fixed,
+            clock,
+            max_rounds=1,
+            label="transport_quick",
+            with_bound=False,
+            price_last=True,
+        )
+        quick_arcs = tq["arcs"]
+        quick_info: dict[str, Any] = {}
+        quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
+        clock.lap("construct_quick")
+        if quick.total_viol() == 0:
+            clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
+    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
     start_owner = tr_notes.pop("owner")
     details: dict[str, Any] = {"transport": tr_notes}
+    if quick is not None:
+        details["quick_construction"] = quick_info
+    if centre_info:
+        details["centre_starts"] = centre_info
     prices = tr_notes.pop("prices")
     arcs = tr_notes.pop("arcs")
 
@@ -271,7 +335,17 @@ def solve(problem: Problem) -> Solution:
             mode = "heuristic"
     if mode == "heuristic" and owner is None:
         owner = _heuristic(
-            problem, homes, fixed, start_owner, prices, clock, notes, details, homes_idx=homes_idx, arcs=arcs
+            problem,
+            homes,
+            fixed,
+            start_owner,
+            prices,
+            clock,
+            notes,
+            details,
+            homes_idx=homes_idx,
+            arcs=arcs,
+            quick=quick,
         )
     assert owner is not None
     heur = details.get("heuristic", {})
@@ -300,6 +374,8 @@ def _bound_and_start(
     init_arcs: tuple[np.ndarray, np.ndarray] | None = None,
     banned: np.ndarray | None = None,
     label: str = "transport",
+    with_bound: bool = True,
+    price_last: bool = False,
 ) -> tuple[float, dict[str, Any]]:
     opts = problem.options
     act = problem.active
@@ -344,6 +420,8 @@ def _bound_and_start(
         max_rounds=max_rounds,
         init_arcs=init_arcs,
         banned=banned,
+        with_bound=with_bound,
+        price_last=price_last,
     )
     owner = res.owner.copy()
     owner[fixed >= 0] = fixed[fixed >= 0]
@@ -377,6 +455,7 @@ def _heuristic(
     polish: bool = True,
     homes_idx: np.ndarray | None = None,
     arcs: tuple[np.ndarray, np.ndarray] | None = None,
+    quick: State | None = None,
 ) -> np.ndarray:
     opts = problem.options
     cur = problem.current_owner
@@ -391,12 +470,7 @@ def _heuristic(
     info: dict[str, Any] = {}
 
     def construct(initial: np.ndarray, label: str) -> State:
-        state = State(problem, initial, homes, fixed)
-        if opts.contiguity:
-            info[f"{label}_contiguity_moves"] = state.repair_contiguity()
-        info[f"{label}_flow_rounds"] = state.rebalance_flow(rounds=8)
-        info[f"{label}_balanced"] = state.repair_balance(max_iters=5000)
-        return state
+        return _construct(problem, initial, homes, fixed, info, label)
 
     st = construct(owner, "relaxation")
     clock.lap("construct_relaxation")
@@ -428,7 +502,8 @@ def _heuristic(
         if (last.total_viol(), last.total_cost()) < (st.total_viol(), st.total_cost()):
             st = last
             info["construction"] = f"relaxation retry {attempt + 1}"
-    if st.total_viol() > 0 and opts.contiguity and not hard_budget:
+    quick_ok = quick is not None and quick.total_viol() == 0
+    if st.total_viol() > 0 and opts.contiguity and not hard_budget and not quick_ok:
         # fall back to capacitated priced region growing from the homes (contiguous by construction)
         from .assign import priced_growth
 
@@ -462,7 +537,7 @@ def _heuristic(
             info["construction"] = "growth"
         else:
             info["construction"] = "relaxation"
-    if st.total_viol() > 0 and opts.contiguity:
+    if st.total_viol() > 0 and opts.contiguity and not quick_ok:
         from .windows import repair_windows
 
         info["repair_windows"] = repair_windows(
@@ -473,8 +548,13 @@ def _heuristic(
             time_left=lambda: opts.time_limit * 0.8 - clock.elapsed(),
         )
         clock.lap("repair_windows")
+    if quick is not None:
+        info["quick_balanced"] = quick.total_viol() == 0
+        if (quick.total_viol(), quick.total_cost()) < (st.total_viol(), st.total_cost()):
+            st = quick
+            info["construction"] = "quick (single flow on the nearest-home arcs)"
     info["balanced"] = st.total_viol() == 0
-    if info["balanced"]:
+    if info["balanced"] and "first_feasible_at" not in clock.stages:
         clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
     if hard_budget:
         info["reverted"] = st.revert_moves()
@@ -492,7 +572,23 @@ def _heuristic(
         from .windows import polish_windows
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
-        info["windows"] = polish_windows(st, opts, clock, stop_at=0.7 if "recentre" in info else 0.8)
+        between = None
+        if "recentre" in info and homes_idx is not None:
+            hidx = homes_idx
+
+            def between() -> None:
+                # new centres between the rounds: the next round's windows are ranked for them
+                info.setdefault("recentre_between", []).append(
+                    _recentre(problem, st, homes, hidx, free, opts.recentre_rounds)
+                )
+
+        info["windows"] = polish_windows(
+            st,
+            opts,
+            clock,
+            stop_at=_window_stop(opts.time_limit) if "recentre" in info else 0.8,
+            between=between,
+        )
         if info["windows"].get("time_guard_hit"):
             notes.append("time_limit guard cut the window polishing short (run may differ under load)")
         clock.lap("windows")
@@ -501,6 +597,33 @@ def _heuristic(
             clock.lap("recentre_final")
     details["heuristic"] = info
     return st.owner_array()
+
+
+def _window_stop(time_limit: float) -> float:
+    """Share of the time limit after which no window starts when the solver re-centres its own centres: keep
+    max(20 % of the limit, min(18 s, 30 %)) for the last re-centring and the bound for the final centres
+    (national K=200, 60 s: stop at 42 s = 0.7; K=500, 120 s: at 96 s = 0.8; counties, 10 s: at 7 s)."""
+    if time_limit <= 0:
+        return 0.7
+    reserve = max(0.2 * time_limit, min(18.0, 0.3 * time_limit))
+    return (time_limit - reserve) / time_limit
+
+
+def _construct(
+    problem: Problem,
+    initial: np.ndarray,
+    homes: np.ndarray,
+    fixed: np.ndarray,
+    info: dict[str, Any],
+    label: str,
+) -> State:
+    """Contiguity repair, balance flow over the territory graph and balance repair of a start plan."""
+    state = State(problem, initial, homes, fixed)
+    if problem.options.contiguity:
+        info[f"{label}_contiguity_moves"] = state.repair_contiguity()
+    info[f"{label}_flow_rounds"] = state.rebalance_flow(rounds=8)
+    info[f"{label}_balanced"] = state.repair_balance(max_iters=5000)
+    return state
 
 
 def _recentre(

@@ -190,10 +190,13 @@ def repair_windows(
     return done
 
 
-def polish_windows(st: State, options: Any, clock: Any, stop_at: float = 0.8) -> dict[str, Any]:
+def polish_windows(
+    st: State, options: Any, clock: Any, stop_at: float = 0.8, between: Callable[[], Any] | None = None
+) -> dict[str, Any]:
     """Repair windows (when needed), then pair windows ranked by how much their boundary units would gain by
     switching sides; ``options.window_rounds`` rounds of at most ``options.window_pairs`` pairs each. No
-    window starts after ``stop_at`` x ``options.time_limit`` seconds (the wall-clock guard)."""
+    window starts after ``stop_at`` x ``options.time_limit`` seconds (the wall-clock guard). ``between`` runs
+    after every round that was not cut short and before the next one (e.g. re-centring the chosen centres)."""
     info: dict[str, Any] = {"repair_windows": 0, "pair_windows": 0, "improved": 0, "time_guard_hit": False}
     # one worker per window: with interleaved (deterministic) search two workers cost ~4x the wall time here
     seed, workers = int(options.seed), 1
@@ -241,4 +244,6 @@ def polish_windows(st: State, options: Any, clock: Any, stop_at: float = 0.8) ->
         if info["time_guard_hit"] or improved == 0:
             break
         st.improve(max_passes=3)
+        if between is not None and _ + 1 < int(options.window_rounds):
+            between()
     return info

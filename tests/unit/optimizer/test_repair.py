@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from optimizer import Options, Problem, Rep, check, solve
 from optimizer.local_search import State
 
-from .conftest import Raw, grid
+from .conftest import Raw, grid, homes_for, make_problem
 
 
 def _swap_fixture() -> tuple[Problem, np.ndarray]:
@@ -76,3 +77,88 @@ def test_hilbert_order_visits_a_grid_cell_by_cell() -> None:
     assert sorted(d.tolist()) == list(range(16))
     path = cells[np.argsort(d)]
     assert all(np.abs(a - b).sum() == 1 for a, b in zip(path[:-1], path[1:], strict=True))
+
+
+def test_transport_priced_after_one_round_then_warm_started_matches_a_cold_solve(ct: Raw) -> None:
+    """The quick first plan stops after one flow but prices its arcs; the full relaxation warm-started from
+    them must be exactly the cold relaxation (same flow, prices, bound, owners)."""
+    from optimizer.bound import transport
+
+    homes = ct.lonlat[np.array(homes_for(ct.pop, 30))]
+    free = np.arange(len(ct.pop))
+    tgt = np.full(30, ct.pop.sum() / 30)
+    args = (ct.lonlat, homes, ct.pop, free, tgt * 0.96, tgt * 1.04, tgt * 0.95, tgt * 1.05, 0.0)
+    cold = transport(*args, per_unit=2)
+    quick = transport(*args, per_unit=2, max_rounds=1, with_bound=False, price_last=True)
+    assert cold.rounds >= 2  # the pricing rounds matter on this instance
+    plain = transport(*args, per_unit=2, max_rounds=1, with_bound=False)
+    assert quick.arcs is not None and plain.arcs is not None
+    assert len(quick.arcs[0]) > len(plain.arcs[0])  # the extended arcs, not the first round's
+    warm = transport(*args, per_unit=2, init_arcs=quick.arcs)
+    assert warm.flow_value == cold.flow_value
+    assert warm.bound == cold.bound
+    assert warm.owner.tolist() == cold.owner.tolist()
+    assert np.array_equal(warm.prices, cold.prices)
+
+
+def test_quick_first_plan_is_balanced_and_reported(ct: Raw) -> None:
+    p = make_problem(ct, 4, mode="heuristic", window_rounds=0)
+    sol = solve(p)
+    assert check(p, sol.assignment).ok
+    assert sol.details["heuristic"]["quick_balanced"] is True
+    # the first feasible plan is recorded right after the quick construction, before the full relaxation
+    stages = list(sol.timings)
+    assert stages.index("first_feasible_at") < stages.index("transport")
+    # a hard disruption budget starts from the current plan instead: no quick plan
+    cur = dict(sol.assignment)
+    q = make_problem(ct, 4, mode="heuristic", window_rounds=0, current=cur, max_moved_units=0.1)
+    assert "transport_quick" not in solve(q).timings
+
+
+def test_several_centre_starts_continue_the_cheapest_probe(ct: Raw) -> None:
+    from dataclasses import replace
+
+    from optimizer.solver import choose_centres
+
+    reps = [Rep(f"r{i}") for i in range(4)]
+    base = Options(tolerance=0.05, mode="heuristic", seed=3, centre_rounds=4, centre_probe_rounds=2)
+    p = Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, base, ct.is_bridge)
+    single = choose_centres(p, 3)
+    p.options = replace(base, centre_starts=4)
+    info: dict[str, object] = {}
+    multi = choose_centres(p, 3, info=info)
+    values = info["probe_values"]
+    assert isinstance(values, list) and len(values) == 4
+    assert info["best_start"] == min(range(4), key=lambda i: (values[i], i))
+    if info["best_start"] == 0:  # start 0 is the single start: the same centres
+        assert multi.tolist() == single.tolist()
+    assert choose_centres(p, 3).tolist() == multi.tolist()  # deterministic
+
+
+def test_window_stop_keeps_time_for_the_final_recentring() -> None:
+    from optimizer.solver import _window_stop
+
+    # national K=200 (60 s) keeps its 0.7; K=500 (120 s) may polish until 96 s; counties (10 s) until 7 s
+    assert [round(_window_stop(t) * t, 6) for t in (10.0, 60.0, 120.0)] == [7.0, 42.0, 96.0]
+
+
+def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from optimizer import windows
+
+    p, _ = _swap_fixture()
+    # balanced plan (10 / 10) where unit 2 sits nearer b's home: the pair (a, b) is ranked in every round
+    st = State(p, np.array([0, 0, 0, 1, 0, 1, 1, 1]), p.home_points, np.full(p.n, -1, dtype=np.int64))
+    monkeypatch.setattr(windows, "solve_window", lambda *a, **k: True)  # every window "improves"
+    calls: list[int] = []
+    clock = SimpleNamespace(elapsed=lambda: 0.0)
+    opts = SimpleNamespace(seed=0, window_rounds=3, window_pairs=4, window_det_time=1.0, time_limit=60.0)
+    info = windows.polish_windows(st, opts, clock, between=lambda: calls.append(1))
+    assert info["pair_windows"] == 3
+    assert len(calls) == 2  # after rounds 1 and 2, not after the last one
+    # a round cut by the time guard ends the polishing without calling it
+    calls.clear()
+    late = SimpleNamespace(elapsed=lambda: 1e9)
+    windows.polish_windows(st, opts, late, between=lambda: calls.append(1))
+    assert calls == []
