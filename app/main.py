@@ -29,6 +29,7 @@ from app.api import (
 from app.db.bootstrap import resolve_database_url
 from app.db.session import engine_for, session_factory
 from app.services.routing_index import RoutingIndex
+from app.services.tiles import TileCache
 from app.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.tile_cache = TileCache()  # per process: tables by data/plan version, LRU of finished tiles
     if database_url:
         app.state.session_factory = session_factory(engine_for(database_url))
         app.state.database_url = database_url

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -13,7 +12,6 @@ from app.api.deps import SessionDep
 from app.services import tiles
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
-_CACHE_LOCK = threading.Lock()
 
 TILE_DESCRIPTION = """
 Layers (extent 4096, buffer 64):
@@ -31,17 +29,6 @@ An empty tile is a 200 with an empty body. Tiles without a plan may be cached fo
 must be revalidated (`no-cache`) with their ETag, which changes with the plan's version (`If-None-Match`
 gives 304).
 """
-
-
-def tile_cache(request: Request) -> tiles.TileCache:
-    """The application's tile cache, created on first use."""
-    state = request.app.state
-    with _CACHE_LOCK:
-        cache: tiles.TileCache | None = getattr(state, "tile_cache", None)
-        if cache is None:
-            cache = tiles.TileCache()
-            state.tile_cache = cache
-    return cache
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -76,7 +63,7 @@ def get_tile(
     accept_encoding: Annotated[str | None, Header()] = None,
 ) -> Response:
     """A vector tile of the units of a level, with a plan's owners and territories when `plan` is given."""
-    cache = tile_cache(request)
+    cache: tiles.TileCache = request.app.state.tile_cache
     resolved = tiles.resolve(session, cache, level, z, x, y, plan, compare)
     headers = {
         "ETag": resolved.etag,

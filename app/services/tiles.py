@@ -184,16 +184,16 @@ def build_plan_table(session: Session, plan_id: int, table: LevelTable) -> PlanT
         "owner_name": [r[1] if r else "" for r in t_rep],
         "color": [r[2] if r else -1 for r in t_rep],
     }
-    _, white = diagnostics.white_space(state, n, owners={})
-    white_codes = {entry["code"] for entry in white}
+    white_space = np.zeros(n, dtype=bool)
+    white_space[diagnostics.white_space_rows(state)] = True
     owner_sets = compare_owners(state)
     loads = diagnostics.territory_loads(state)["workload"]
     target = float(table.units.measures["workload"].sum()) / max(k, 1)
-    deviation = [round(100 * (float(v) / target - 1), 3) if target > 0 else None for v in loads.tolist()]
+    deviation = [diagnostics.deviation_pct(float(v), target) for v in loads.tolist()]
     return PlanTable(
         first=primary_territory(state),
         owners=np.bincount(state.claim_unit, minlength=n),
-        white_space=np.array([code in white_codes for code in table.units.codes], dtype=bool),
+        white_space=white_space,
         owner_key=np.array(["\t".join(owner_sets.get(row, ())) for row in range(n)], dtype=object),
         lookup=lookup,
         territories={

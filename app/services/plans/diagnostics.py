@@ -49,6 +49,11 @@ def territory_loads(state: PlanState) -> dict[str, np.ndarray]:
     }
 
 
+def deviation_pct(load: float, target: float) -> float | None:
+    """Percent above (+) or below (-) the target, rounded as reported; None without a target."""
+    return round(100 * (load / target - 1), 3) if target > 0 else None
+
+
 def _polsby_popper(session: Session, plan_id: int) -> dict[int, float | None]:
     rows = session.execute(
         text(
@@ -87,10 +92,7 @@ def territory_metrics(session: Session, state: PlanState) -> list[dict[str, Any]
                 "units": len(members),
                 "loads": {m: round(float(loads[m][t]), 4) for m in MEASURES},
                 "target": {m: round(targets[m], 4) for m in MEASURES},
-                "deviation_pct": {
-                    m: (round(100 * (float(loads[m][t]) / targets[m] - 1), 3) if targets[m] > 0 else None)
-                    for m in MEASURES
-                },
+                "deviation_pct": {m: deviation_pct(float(loads[m][t]), targets[m]) for m in MEASURES},
                 "pieces": _pieces(units.edges, members, len(units.ids)),
                 "pieces_with_bridges": _pieces(all_edges, members, len(units.ids)),
                 "polsby_popper": polsby.get(int(territory_id)),
@@ -168,20 +170,30 @@ def _misaligned(session: Session, plan_id: int, limit: int) -> tuple[int, list[d
     ]
 
 
+def white_space_rows(state: PlanState) -> np.ndarray:
+    """Rows of the units in the top quartile of potential with no deal history at all, by potential."""
+    units = state.units
+    potential = _potential(state)
+    positive = potential[potential > 0]
+    if len(positive) == 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = float(np.quantile(positive, WHITE_SPACE_QUANTILE))
+    rows = np.flatnonzero((potential >= threshold) & (units.deals == 0))
+    return rows[np.lexsort((units.codes[rows].astype(str), -potential[rows]))]
+
+
+def _potential(state: PlanState) -> np.ndarray:
+    """Population, or account value when the geography has no population."""
+    measures = state.units.measures
+    return measures["population"] if measures["population"].sum() != 0 else measures["value"]
+
+
 def white_space(
     state: PlanState, limit: int, owners: dict[int, list[str]] | None = None
 ) -> tuple[int, list[dict[str, Any]]]:
     """Units in the top quartile of potential with no deal history at all, by potential."""
-    units = state.units
-    potential = units.measures["population"].copy()
-    if potential.sum() == 0:
-        potential = units.measures["value"].copy()
-    positive = potential[potential > 0]
-    if len(positive) == 0:
-        return 0, []
-    threshold = float(np.quantile(positive, WHITE_SPACE_QUANTILE))
-    rows = np.flatnonzero((potential >= threshold) & (units.deals == 0))
-    rows = rows[np.lexsort((units.codes[rows].astype(str), -potential[rows]))]
+    rows = white_space_rows(state)
+    potential = _potential(state)
     owner = owners if owners is not None else owner_names(state)
     return len(rows), [
         {**_unit_entry(state, int(r), owner.get(int(r), [])), "potential": float(potential[r]), "deals": 0}
