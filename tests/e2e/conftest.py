@@ -17,11 +17,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.settings import PROJECT_ROOT
@@ -158,7 +157,7 @@ def page(browser: Browser, page_log: PageLog) -> Iterator[Page]:
     page.on("console", page_log.console)
     page.on("pageerror", lambda error: page_log.errors.append(f"pageerror: {error}"))
 
-    def on_response(response: Any) -> None:
+    def on_response(response: Response) -> None:
         if "/tiles/" in response.url:
             page_log.tiles.append((response.status, response.url))
 

@@ -395,17 +395,15 @@ function balanceBar(deviation, tolerance, scale, before = null) {
 
 // One row per territory; in compare mode the deviation in the compared plan, with the shown plan's as a tick.
 function balanceRows(measure) {
-  const rows = state.diagnostics.territories.map((t) => ({
+  const row = (t, before = null) => ({
     rep: t.rep, territory: t.territory, units: t.units, load: t.loads[measure],
-    target: t.target[measure], deviation: t.deviation_pct[measure], before: null,
-  }));
+    target: t.target[measure], deviation: t.deviation_pct[measure], before,
+  });
+  const rows = state.diagnostics.territories.map((t) => row(t));
   const other = state.compareDiagnostics;
   if (!other) return rows;
-  const shown = new Map(rows.map((row) => [row.rep || row.territory, row]));
-  return other.territories.map((t) => ({
-    rep: t.rep, territory: t.territory, units: t.units, load: t.loads[measure], target: t.target[measure],
-    deviation: t.deviation_pct[measure], before: shown.get(t.rep || t.territory)?.deviation ?? null,
-  }));
+  const shown = new Map(rows.map((r) => [r.rep || r.territory, r.deviation]));
+  return other.territories.map((t) => row(t, shown.get(t.rep || t.territory) ?? null));
 }
 
 function renderBalance() {
@@ -461,14 +459,13 @@ function renderComparison() {
     ["accounts change owner", fmt(comparison.accounts_moved), ""],
   ].map(([label, value, note]) => `<div class="kpi"><b>${value}</b><span>${label}${note ? ` (${note})` : ""}</span></div>`)
     .join("");
-  const { base, other, delta } = comparison.metrics;
+  const { base, other } = comparison.metrics;
   const metricRows = COMPARED_METRICS.map(([label, get, digits]) => {
     const d = get(other) === null || get(base) === null ? null : get(other) - get(base);
     const cls = d > 0 ? "worse" : d < 0 ? "better" : "";
     return `<tr><td>${label}</td><td class="num">${fmt(get(base), digits)}</td><td class="num">${fmt(get(other), digits)}</td>` +
       `<td class="num ${cls}">${d === null ? "–" : signed(d, digits)}</td></tr>`;
   });
-  void delta;
   $("compare-metrics").innerHTML =
     `<tr><th>Metric</th><th class="num">#${comparison.base.id}</th><th class="num">#${comparison.other.id}</th><th class="num">Δ</th></tr>` +
     metricRows.join("");
@@ -514,6 +511,10 @@ function changeHtml(p) {
     `<span class="from">${escapeHtml(names(from))}</span> → <span class="to">${escapeHtml(names(to))}</span></div>`;
 }
 
+function popupTable(rows) {
+  return `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table>`;
+}
+
 function unitHtml(p) {
   const contested = p.contested === true;
   const owners = contested ? ownersOf(p.code) : [];
@@ -532,7 +533,7 @@ function unitHtml(p) {
   return `<div class="popup" data-code="${escapeHtml(p.code)}" data-owner="${escapeHtml(p.owner || "")}">` +
     `<h3>${escapeHtml(p.name)} <small>${escapeHtml(p.code)}</small></h3>` +
     (state.compare ? changeHtml(p) : "") +
-    `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table></div>`;
+    `${popupTable(rows)}</div>`;
 }
 
 function onUnitClick(event) {
@@ -565,7 +566,7 @@ function onRepClick(event) {
   popup = new maplibregl.Popup({ maxWidth: "280px" })
     .setLngLat(feature.geometry.coordinates)
     .setHTML(`<div class="popup"><h3>${escapeHtml(name)} <small>${escapeHtml(rep)} · home</small></h3>` +
-      `<table>${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table></div>`)
+      `${popupTable(rows)}</div>`)
     .addTo(map);
 }
 
