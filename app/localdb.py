@@ -119,7 +119,8 @@ def _prepare_root(preferred: Path) -> Path:
     raise LocalDatabaseError(f"user {SERVICE_USER!r} cannot write to {preferred} nor to /var/tmp")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -194,7 +195,7 @@ def start(root: Path) -> LocalCluster:
         if not is_running(local):
             port = _stored_port(local)
             if port is None or not _port_is_free(port):
-                port = _free_port()
+                port = free_port()
             local.port_file.write_text(f"{port}\n")
             _run(
                 [

@@ -20,7 +20,6 @@ import csv
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,7 @@ import shapely
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
+from app.localdb import free_port
 from app.services.geography_import import ImportOptions, import_geography
 from app.settings import get_settings
 
@@ -139,17 +139,11 @@ def _child(url: str, path: Path) -> dict[str, Any]:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_run(url: str, path: Path) -> dict[str, Any]:
     """POST the file to a real uvicorn server on loopback; wall time and the server's peak RSS."""
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,

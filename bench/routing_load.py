@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from state_plan import add_state_plan, add_state_reps  # sibling module: scripts
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
+from app.localdb import free_port
 from app.services.geography_import import ImportOptions, import_geography
 from app.services.plans import lifecycle
 from app.settings import get_settings
@@ -60,12 +60,6 @@ def sample_points(url: str, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     geoms = shapely.from_wkb([bytes(rows[i][1]) for i in pick])
     points = shapely.get_coordinates(shapely.point_on_surface(geoms))
     return points, [rows[i][0] for i in pick]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wrk(url_path: str, port: int, script: Path, seconds: int, connections: int = 32) -> dict[str, float]:

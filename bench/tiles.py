@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from state_plan import add_state_plan, add_state_reps  # sibling module: scripts
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
+from app.localdb import free_port
 from app.services.geography_import import ImportOptions, import_geography
 from app.services.plans.importer import dissolve_territories
 from app.settings import PROJECT_ROOT, get_settings
@@ -110,13 +110,6 @@ def sample_tiles(url: str, seed: int) -> dict[int, list[tuple[int, int]]]:
             seen[(min(max(x, 0), n - 1), min(max(y, 0), n - 1))] = None
         out[z] = list(seen)
     return out
-
-
-def free_port() -> int:
-    """A free loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _libpq(url: str) -> str:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
 
 from app.db.scratch import create_fresh_database, drop_database
+from app.localdb import free_port
 from app.settings import PROJECT_ROOT
 
 # WebGL without a GPU: ANGLE on SwiftShader (software rendering).
@@ -40,12 +40,6 @@ def chromium_executable() -> str | None:
         if path:
             return path
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
