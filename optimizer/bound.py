@@ -253,7 +253,6 @@ def transport(
         hub_flow = float(fh.sum()) / scale
         flow_value = float((fa * cost_m).sum()) / 1000 / scale
         # primal owner: the arc with the largest flow (ties: lowest rep), hub flow goes to the rep it feeds
-        best_flow = np.zeros(nu, dtype=np.int64)
         owner_local = np.full(nu, -1, dtype=np.int64)
         sel = fa > 0
         cnt = np.bincount(ul[sel], minlength=nu)
@@ -263,7 +262,6 @@ def transport(
         first = np.ones(len(us), dtype=bool)
         first[1:] = us[1:] != us[:-1]
         owner_local[us[first]] = ak[sel][keyed][first]
-        best_flow[us[first]] = fa[sel][keyed][first]
         # --- difference constraints over rep nodes 0..k-1, hub = k, sink = k+1 ---
         et: list[np.ndarray] = []
         eh: list[np.ndarray] = []
@@ -370,10 +368,9 @@ def transport(
             break
     owner = np.full(n, -1, dtype=np.int64)
     owner[pos_units] = owner_local
-    fixed_cost_total = fixed_cost
     bound = -np.inf
     if with_bound:
         bound, _ = lagrangian_bound(
-            lonlat, homes, w, free, prices, lo_bound, hi_bound, fixed_cost_total, current, disruption_weight
+            lonlat, homes, w, free, prices, lo_bound, hi_bound, fixed_cost, current, disruption_weight
         )
     return TransportResult(owner, split, prices, bound, flow_value + fixed_cost, rounds, hub_flow, (au, ak))

@@ -48,7 +48,7 @@ def solve_exact(
             if hu[j] >= 0 and int(hu[j]) in loc:
                 roots[j] = loc[int(hu[j])]
     budget = None
-    if cur is not None and (opts.max_moved_units is not None or opts.max_moved_workload is not None):
+    if cur is not None and problem.has_move_budget:
         current = opts.current or {}
         in_base = [problem.unit_ids[u] in current for u in act.tolist()]
         base_n = sum(in_base)

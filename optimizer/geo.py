@@ -23,9 +23,11 @@ def haversine_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
-def distance_matrix_rows(lonlat: np.ndarray, homes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Distances (len(rows), K) from the given units to every home."""
-    return haversine_km(lonlat[rows][:, None, :], homes[None, :, :])
+def spherical_centre(xyz: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+    """The ``w``-weighted centroid of unit vectors ``xyz`` projected onto the sphere (None if undefined)."""
+    v = (w[:, None] * xyz).sum(0)
+    nv = float(np.linalg.norm(v))
+    return v / nv if nv > 0 else None
 
 
 def nearest_homes(lonlat: np.ndarray, homes: np.ndarray, k: int) -> np.ndarray:

@@ -63,10 +63,10 @@ class State:
         self.ulon: list[float] = lonlat[:, 0].tolist()
         self.ulat: list[float] = lonlat[:, 1].tolist()
         self.ucos: list[float] = np.cos(lonlat[:, 1]).tolist()
-        hr = np.radians(homes)
-        self.hlon: list[float] = hr[:, 0].tolist()
-        self.hlat: list[float] = hr[:, 1].tolist()
-        self.hcos: list[float] = np.cos(hr[:, 1]).tolist()
+        self.hlon: list[float]
+        self.hlat: list[float]
+        self.hcos: list[float]
+        self.set_homes(homes)
         cur = problem.current_owner
         self.cur: list[int] | None = None if cur is None else cur.tolist()
         self.lam = float(problem.options.disruption_weight) if cur is not None else 0.0
@@ -76,7 +76,7 @@ class State:
         self.moved_units = 0
         self.moved_w = 0.0
         self.in_base = [False] * self.n
-        self.hard_budget = opt.max_moved_units is not None or opt.max_moved_workload is not None
+        self.hard_budget = problem.has_move_budget
         if self.cur is not None:
             current = opt.current or {}
             base = [u for u in range(self.n) if self.active[u] and problem.unit_ids[u] in current]
@@ -476,7 +476,7 @@ class State:
                 return grp, a, b
         return None
 
-    def _territory_neighbors(self, k: int) -> list[int]:
+    def territory_neighbors(self, k: int) -> list[int]:
         own = self.owner
         return sorted({own[v] for u in self.members[k] for v in self.nb[u]} - {k, -1})
 
@@ -491,7 +491,7 @@ class State:
             t = queue.popleft()
             if depth[t] >= max_len:
                 continue
-            for b in self._territory_neighbors(t):
+            for b in self.territory_neighbors(t):
                 if b in parent:
                     continue
                 parent[b] = t
@@ -563,7 +563,7 @@ class State:
 
         def step(t: int, depth: int, path: set[int]) -> bool:
             cands: list[tuple[int, float, float, int, int]] = []
-            for b in self._territory_neighbors(t):
+            for b in self.territory_neighbors(t):
                 closing = b == k0
                 if (b in path and not closing) or (closing and depth == 0):
                     continue

@@ -221,7 +221,7 @@ def precheck(problem: Problem) -> PrecheckReport:
                 rep.fail(f"unit {ids[u]} is locked to rep {rep_ids[r]} whose home lies in another component")
 
     cur = problem.current_owner
-    if cur is not None and (opts.max_moved_units is not None or opts.max_moved_workload is not None):
+    if cur is not None and problem.has_move_budget:
         base = act & np.array([u in opts.current for u in ids]) if opts.current is not None else act
         forced = base & ((cur < 0) | ((fixed >= 0) & (fixed != cur)))
         w = problem.workload

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .geo import haversine_km
+from .geo import haversine_km, unit_vectors
 
 Mode = Literal["auto", "exact", "heuristic"]
 
@@ -333,6 +333,12 @@ class Problem:
             mask[self.unit_index[uid]] = False
         return mask
 
+    @property
+    def has_move_budget(self) -> bool:
+        """A hard disruption budget applies: ``current`` and a ``max_moved_units``/``max_moved_workload``."""
+        o = self.options
+        return o.current is not None and (o.max_moved_units is not None or o.max_moved_workload is not None)
+
     def tolerance_of(self, measure: str) -> float | None:
         tol = self.options.tolerance
         if isinstance(tol, Mapping):
@@ -375,6 +381,13 @@ class Problem:
                 lo[:, j] = t[:, j] * (1 - tol)
                 hi[:, j] = t[:, j] * (1 + tol)
         return lo, hi
+
+    @cached_property
+    def unit_xyz(self) -> np.ndarray:
+        """(n, 3) unit centroids on the unit sphere (read only: shared by every caller)."""
+        xyz = unit_vectors(self.centroids)
+        xyz.flags.writeable = False
+        return xyz
 
     @cached_property
     def home_units(self) -> np.ndarray:

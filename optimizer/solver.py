@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from .bound import cost_rows, transport
-from .geo import haversine_km, unit_vectors
+from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
 from .local_search import State
 from .precheck import precheck
 from .problem import Problem
@@ -78,7 +78,7 @@ def choose_centres(
             used.add(int(order[i]))
         return h
 
-    xyz = unit_vectors(problem.centroids)
+    xyz = problem.unit_xyz
     tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
     tol = problem.tolerance_of(problem.workload_name) or 0.0
     from scipy.spatial import cKDTree
@@ -120,11 +120,10 @@ def choose_centres(
                 sel = own == j
                 if not sel.any():
                     continue
-                v = (w[sel, None] * xyz[sel]).sum(0)
-                nv = float(np.linalg.norm(v))
-                if nv == 0:
+                c3 = spherical_centre(xyz[sel], w[sel])
+                if c3 is None:
                     continue
-                _, cand = tree.query(v / nv, k=min(16, len(act)))
+                _, cand = tree.query(c3, k=min(16, len(act)))
                 for c in np.atleast_1d(cand).tolist():
                     unit = int(act[c])
                     if unit not in used:
@@ -169,26 +168,6 @@ def _hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:
         x[swap], y[swap] = y[swap], x[swap].copy()
         s >>= 1
     return d
-
-
-def _nearest_idx(xyz: np.ndarray, c: np.ndarray) -> np.ndarray:
-    from scipy.spatial import cKDTree
-
-    return np.asarray(cKDTree(c).query(xyz, k=1)[1], dtype=np.int64)
-
-
-def _nearest_d2(xyz: np.ndarray, c: np.ndarray) -> np.ndarray:
-    from scipy.spatial import cKDTree
-
-    d = cKDTree(c).query(xyz, k=1)[0]
-    return np.asarray(d, dtype=float) ** 2
-
-
-def _nearest_idx_k(points: np.ndarray, xyz: np.ndarray, k: int) -> np.ndarray:
-    from scipy.spatial import cKDTree
-
-    k = min(k, len(xyz))
-    return np.asarray(cKDTree(xyz).query(points, k=k)[1], dtype=np.int64).reshape(len(points), k)
 
 
 class _Clock:
@@ -258,9 +237,7 @@ def solve(problem: Problem) -> Solution:
 
     quick: State | None = None
     quick_arcs = None
-    hard_budget = problem.current_owner is not None and (
-        opts.max_moved_units is not None or opts.max_moved_workload is not None
-    )
+    hard_budget = problem.has_move_budget
     if mode == "heuristic" and opts.contiguity and not hard_budget:
         # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer long
         # arcs across water, so on national K=200 it balances at once; the full relaxation (bound, prices and
@@ -459,9 +436,7 @@ def _heuristic(
 ) -> np.ndarray:
     opts = problem.options
     cur = problem.current_owner
-    hard_budget = cur is not None and (
-        opts.max_moved_units is not None or opts.max_moved_workload is not None
-    )
+    hard_budget = problem.has_move_budget
     owner = start_owner
     if hard_budget and cur is not None:
         owner = np.where((cur >= 0) & problem.active, cur, start_owner)
@@ -636,7 +611,7 @@ def _recentre(
     from scipy.spatial import cKDTree
 
     act = np.flatnonzero(problem.active)
-    xyz = unit_vectors(problem.centroids)
+    xyz = problem.unit_xyz
     tree = cKDTree(xyz[act])
     w = problem.workload
     out: dict[str, Any] = {"rounds": 0, "moves": 0, "cost_before": st.total_cost()}
@@ -648,11 +623,9 @@ def _recentre(
             sel = owner == j
             if not sel.any():
                 continue
-            v = (w[sel, None] * xyz[sel]).sum(0)
-            nv = float(np.linalg.norm(v))
-            if nv == 0:
+            c3 = spherical_centre(xyz[sel], w[sel])
+            if c3 is None:
                 continue
-            c3 = v / nv
             point = np.degrees([np.arctan2(c3[1], c3[0]), np.arcsin(np.clip(c3[2], -1.0, 1.0))])
             if float(np.abs(homes[j] - point).max()) > 1e-6:
                 changed = True
@@ -783,18 +756,18 @@ def _build_solution(
         if opts.max_moved_workload is not None and moved_w > opts.max_moved_workload + 1e-12:
             violations.append(f"disruption {moved_w:.2%} of workload exceeds the budget")
     total_w = float(w[sel].sum())
-    xyz = unit_vectors(problem.centroids)
+    xyz = problem.unit_xyz
     centre = 0.0
     for i in range(k):
         mem = sel & (owner == i)
         if not mem.any():
             continue
         ww = w[mem]
-        v = (ww[:, None] * xyz[mem]).sum(0)
-        nv = np.linalg.norm(v)
-        c = v / nv if nv > 0 else xyz[mem][0]
+        c = spherical_centre(xyz[mem], ww)
+        if c is None:
+            c = xyz[mem][0]
         ang = np.arccos(np.clip(xyz[mem] @ c, -1, 1))
-        centre += float((ww * ang).sum()) * 6371.0088
+        centre += float((ww * ang).sum()) * EARTH_RADIUS_KM
     pp: dict[str, float] = {}
     if problem.area is not None and problem.perimeter is not None and problem.shared_border is not None:
         e = problem.edges

@@ -108,7 +108,9 @@ def solve_window(
     mi, units = _window_input(st, terrs, soft, hops)
     before_cost = sum(st.cost(u, st.owner[u]) for u in units)
     before_viol = sum(st.viol(t) for t in terrs)
-    wall = max(10.0, det_time * 20) if wall_cap is None else max(0.1, min(max(10.0, det_time * 20), wall_cap))
+    wall = max(10.0, det_time * 20)
+    if wall_cap is not None:
+        wall = max(0.1, min(wall, wall_cap))
     res = solve_model(mi, seed=seed, workers=workers, det_time=det_time, wall_time=wall)
     if res.assign is None:
         return False
@@ -127,11 +129,6 @@ def solve_window(
             if st.owner[u] != t:
                 st.move(u, t)
     return better
-
-
-def _neighbors(st: State, t: int) -> list[int]:
-    own = st.owner
-    return sorted({own[v] for u in st.members[t] for v in st.nb[u]} - {t, -1})
 
 
 def _dev(st: State, t: int) -> float:
@@ -153,12 +150,12 @@ def repair_windows(
     done = 0
     tried: set[tuple[int, ...]] = set()
     while done < max_windows:
-        bad = sorted(((st.viol(t), t) for t in range(st.k) if st.viol(t) > 0), reverse=True)
+        bad = sorted(((v, t) for t in range(st.k) if (v := st.viol(t)) > 0), reverse=True)
         if not bad:
             break
         progress = False
         for _, t in bad:
-            nbrs = _neighbors(st, t)
+            nbrs = st.territory_neighbors(t)
             dt = _dev(st, t)
             opposite = sorted(
                 (b for b in nbrs if _dev(st, b) * dt < 0), key=lambda b: (abs(dt + _dev(st, b)), b)
@@ -208,7 +205,7 @@ def polish_windows(
             max_windows=8,
             time_left=lambda: options.time_limit * stop_at - clock.elapsed(),
         )
-    for _ in range(int(options.window_rounds)):
+    for rnd in range(int(options.window_rounds)):
         gain: dict[tuple[int, int], float] = {}
         for u in range(st.n):
             a = st.owner[u]
@@ -244,6 +241,6 @@ def polish_windows(
         if info["time_guard_hit"] or improved == 0:
             break
         st.improve(max_passes=3)
-        if between is not None and _ + 1 < int(options.window_rounds):
+        if between is not None and rnd + 1 < int(options.window_rounds):
             between()
     return info
