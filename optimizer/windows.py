@@ -51,6 +51,9 @@ def _window_input(
                 fixed.setdefault(loc[u], tl[st.owner[u]])
     roots: list[int | None] = []
     for t in terrs:
+        if not st.members[t]:  # an empty territory (e.g. a new rep): the model chooses its root
+            roots.append(None)
+            continue
         cands = [u for u in st.members[t] if st.fixed[u] == t]
         if not cands:
             cands = [min((st.dist(u, t), u) for u in st.members[t])[1]]

@@ -162,3 +162,15 @@ def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.Mo
     late = SimpleNamespace(elapsed=lambda: 1e9)
     windows.polish_windows(st, opts, late, between=lambda: calls.append(1))
     assert calls == []
+
+
+def test_a_new_rep_with_no_units_under_a_hard_budget_is_reported_not_crashed(ct: Raw) -> None:
+    """Repair windows used to crash (min of an empty sequence) on a territory with no units."""
+    cur = dict(solve(make_problem(ct, 4, mode="heuristic")).assignment)
+    p = make_problem(ct, 5, mode="heuristic", current=cur, max_moved_units=0.3)
+    sol = solve(p)
+    report = check(p, sol.assignment)
+    assert not report.missing and not report.duplicates
+    assert report.moved_units <= 0.3 + 1e-9
+    # the status agrees with the independent checker
+    assert (sol.status in ("feasible", "optimal")) == report.ok
