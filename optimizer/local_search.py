@@ -77,6 +77,9 @@ class State:
         self.moved_w = 0.0
         self.in_base = [False] * self.n
         self.hard_budget = problem.has_move_budget
+        # candidate units examined by ejection chains so far, and the limit repair_balance sets on it
+        self.eject_work = 0
+        self.eject_limit: float = float("inf")
         if self.cur is not None:
             current = opt.current or {}
             base = [u for u in range(self.n) if self.active[u] and problem.unit_ids[u] in current]
@@ -247,6 +250,25 @@ class State:
         if len(out) >= len(self.members[a]):
             return None
         return sorted(out)
+
+    def seed_empty(self, max_candidates: int = 500) -> int:
+        """Give every territory without units (e.g. a new rep starting from the current plan under a hard move
+        budget) one unit: the unit nearest its home that may leave its owner (not locked, owner stays
+        connected and non-empty, budget holds), so that balance repair can grow it from there. Returns the
+        number of territories seeded."""
+        seeded = 0
+        for k in range(self.k):
+            if self.members[k]:
+                continue
+            cands = [u for u in range(self.n) if self.movable(u)]
+            cands.sort(key=lambda u: (self.dist(u, k), u))
+            for u in cands[:max_candidates]:
+                a = self.owner[u]
+                if self.budget_ok(u, a, k) and self.can_remove(u):
+                    self.move(u, k)
+                    seeded += 1
+                    break
+        return seeded
 
     def movable(self, u: int) -> bool:
         return self.fixed[u] < 0 and self.owner[u] >= 0
@@ -505,12 +527,13 @@ class State:
                     )
                     if room:
                         ends.append(b)
-        before = self.total_viol()
         for end in ends:
             path = [end]
             while path[-1] != k:
                 path.append(parent[path[-1]])
             path.reverse()
+            # only the path's territories change: compare their violation, not the whole plan's
+            before = sum(self.viol(t) for t in path)
             log: list[tuple[int, int]] = []
             ok = True
             for i in range(len(path) - 1):
@@ -534,7 +557,7 @@ class State:
                 u = best[1]
                 log.append((u, src))
                 self.move(u, dst)
-            if ok and self.total_viol() < before - _TINY:
+            if ok and sum(self.viol(t) for t in path) < before - _TINY:
                 return True
             for u, src in reversed(log):
                 self.move(u, src)
@@ -550,7 +573,7 @@ class State:
         ``budget`` tried moves; returns True when the moves were kept (total violation dropped)."""
         over = any(self.loads[k0][j] > self.hi[k0][j] for j in range(self.m))
         v0 = self.viol(k0)
-        if v0 <= 0:
+        if v0 <= 0 or self.eject_work > self.eject_limit:
             return False
         before: dict[int, float] = {k0: v0}
         tries = [0]
@@ -562,12 +585,15 @@ class State:
             return self.viol_of(t, [ld[j] + sign * row[u][j] for j in range(self.m)])
 
         def step(t: int, depth: int, path: set[int]) -> bool:
+            if self.eject_work > self.eject_limit:
+                return False
             cands: list[tuple[int, float, float, int, int]] = []
             for b in self.territory_neighbors(t):
                 closing = b == k0
                 if (b in path and not closing) or (closing and depth == 0):
                     continue
                 src, dst = (t, b) if over else (b, t)
+                self.eject_work += len(self.members[src])
                 for u in sorted(self.members[src]):
                     if not self.movable(u) or not any(own[v] == dst for v in self.nb[u]):
                         continue
@@ -592,7 +618,7 @@ class State:
                     cands.append((ends, vt if t == k0 else 0.0, (dc / wu) if wu > 0 else dc, u, b))
             cands.sort()
             for ends, _vt, _dc, u, b in cands:
-                if tries[0] >= budget:
+                if tries[0] >= budget or self.eject_work > self.eject_limit:
                     return False
                 tries[0] += 1
                 src, dst = (t, b) if over else (b, t)
@@ -606,9 +632,12 @@ class State:
 
         return step(k0, 0, {k0})
 
-    def repair_balance(self, max_iters: int = 20000) -> bool:
+    def repair_balance(self, max_iters: int = 20000, eject_work: int = 2_000_000) -> bool:
         """Single moves first, chain moves when stuck (greedy paths, then ejection chains of growing depth);
-        returns True when every territory is in its band."""
+        returns True when every territory is in its band. The ejection chains of this call examine at most
+        ``eject_work`` candidate units in all (a deterministic work limit: a successful repair needs far less,
+        a hopeless one would otherwise search for minutes)."""
+        self.eject_limit = self.eject_work + eject_work
         stuck: set[int] = set()
         for _ in range(max_iters):
             viols = [(self.viol(k), k) for k in range(self.k)]

@@ -518,7 +518,7 @@ def _heuristic(
         info["repair_windows"] = repair_windows(
             st,
             seed=opts.seed,
-            workers=1,
+            workers=opts.workers,
             max_windows=8,
             time_left=lambda: opts.time_limit * 0.8 - clock.elapsed(),
         )
@@ -594,10 +594,16 @@ def _construct(
 ) -> State:
     """Contiguity repair, balance flow over the territory graph and balance repair of a start plan."""
     state = State(problem, initial, homes, fixed)
+    seeded = state.seed_empty()
+    if seeded:
+        info[f"{label}_seeded_territories"] = seeded
     if problem.options.contiguity:
         info[f"{label}_contiguity_moves"] = state.repair_contiguity()
     info[f"{label}_flow_rounds"] = state.rebalance_flow(rounds=8)
-    info[f"{label}_balanced"] = state.repair_balance(max_iters=5000)
+    # the quick plan is optional: its ejection chains get a quarter of the work the others get
+    work = 500_000 if label == "quick" else 2_000_000
+    info[f"{label}_balanced"] = state.repair_balance(max_iters=5000, eject_work=work)
+    info[f"{label}_eject_work"] = state.eject_work
     return state
 
 

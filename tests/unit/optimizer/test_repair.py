@@ -164,13 +164,22 @@ def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.Mo
     assert calls == []
 
 
-def test_a_new_rep_with_no_units_under_a_hard_budget_is_reported_not_crashed(ct: Raw) -> None:
-    """Repair windows used to crash (min of an empty sequence) on a territory with no units."""
+def test_a_new_rep_under_a_hard_budget_gets_a_balanced_contiguous_territory(ct: Raw) -> None:
+    """A new hire in a quarterly rebalance: the current plan gives the fifth rep no unit. The solver seeds its
+    territory at the unit nearest its home and grows it within the move budget (this used to crash the repair
+    windows, then returned no_solution)."""
     cur = dict(solve(make_problem(ct, 4, mode="heuristic")).assignment)
     p = make_problem(ct, 5, mode="heuristic", current=cur, max_moved_units=0.3)
+    assert "r4" not in cur.values()
     sol = solve(p)
     report = check(p, sol.assignment)
-    assert not report.missing and not report.duplicates
+    assert report.ok, report.errors
+    assert sol.status == "feasible"
+    assert report.pieces["r4"] == 1
     assert report.moved_units <= 0.3 + 1e-9
-    # the status agrees with the independent checker
-    assert (sol.status in ("feasible", "optimal")) == report.ok
+    # a budget too small to carry a fifth of the workload cannot be met, and the status says so
+    tight = make_problem(ct, 5, mode="heuristic", current=cur, max_moved_units=0.02)
+    tight_sol = solve(tight)
+    tight_report = check(tight, tight_sol.assignment)
+    assert tight_report.moved_units <= 0.02 + 1e-9
+    assert (tight_sol.status in ("feasible", "optimal")) == tight_report.ok
