@@ -82,7 +82,8 @@ class Options:
     exact_max_units : int
         Size limit for ``auto`` to choose the exact model.
     window_rounds : int
-        Rounds of CP-SAT window polishing in the heuristic pipeline (0 disables it).
+        Most rounds of CP-SAT window polishing in the heuristic pipeline (0 disables it). The polishing also
+        stops after a round that improved nothing, and at the time-limit guard.
     growth_rounds : int
         Price-adjustment rounds of the contiguous region growing (0 = start from the relaxation's owners).
     relaxation_retries : int
@@ -123,7 +124,7 @@ class Options:
     candidate_arcs: int = 16
     workers: int = 2
     exact_max_units: int = 300
-    window_rounds: int = 2
+    window_rounds: int = 8
     growth_rounds: int = 0
     window_pairs: int = 60
     centre_rounds: int | None = None
