@@ -178,7 +178,7 @@ class _Clock:
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
-        self.stages[name] = round(now - self.last, 4)
+        self.stages[name] = round(self.stages.get(name, 0.0) + now - self.last, 4)
         self.last = now
 
     def elapsed(self) -> float:
@@ -217,65 +217,112 @@ def solve(problem: Problem) -> Solution:
     mode = opts.mode
     if mode == "auto":
         mode = "exact" if n_act <= opts.exact_max_units else "heuristic"
-    centre_info: dict[str, Any] = {}
-    homes_idx = choose_centres(problem, opts.seed, info=centre_info)
     auto_centres = bool((problem.home_units < 0).any())
-    homes = problem.home_points.copy()
-    for j in range(problem.k):
-        if not np.isfinite(homes[j]).all():
-            homes[j] = problem.centroids[homes_idx[j]]
-    fixed = problem.locked_owner.copy()
-    if opts.anchor_homes:
-        for j, h in enumerate(homes_idx.tolist()):
-            fixed[h] = j
-    clock.lap("setup")
     notes: list[str] = []
     if auto_centres:
         notes.append(
             "rep homes not given for every rep: centres chosen by seeded weighted k-means, then fixed"
         )
-
-    quick: State | None = None
-    quick_arcs = None
-    hard_budget = problem.has_move_budget
-    if mode == "heuristic" and opts.contiguity and not hard_budget:
-        # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer long
-        # arcs across water, so on national K=200 it balances at once; the full relaxation (bound, prices and
-        # the usual construction) continues from its arcs and the cheaper balanced construction wins
-        _, tq = _bound_and_start(
-            problem,
-            homes,
-            fixed,
-            clock,
-            max_rounds=1,
-            label="transport_quick",
-            with_bound=False,
-            price_last=True,
-        )
-        quick_arcs = tq["arcs"]
-        quick_info: dict[str, Any] = {}
-        quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
-        clock.lap("construct_quick")
-        if quick.total_viol() == 0:
-            clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
-    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
-    start_owner = tr_notes.pop("owner")
-    details: dict[str, Any] = {"transport": tr_notes}
-    if quick is not None:
-        details["quick_construction"] = quick_info
-    if centre_info:
-        details["centre_starts"] = centre_info
-    prices = tr_notes.pop("prices")
-    arcs = tr_notes.pop("arcs")
-
-    status_hint = ""
+    # chosen centres that no construction can balance (national K=500, seed 2: a Manhattan territory 3 %
+    # short whose neighbourhood has no fitting combination of its large units) are chosen again from another
+    # seed, once; the second attempt keeps its best plan whatever happens
+    retry = auto_centres and mode == "heuristic" and opts.contiguity and not problem.has_move_budget
     owner: np.ndarray | None = None
-    if mode == "exact":
-        from .exact import solve_exact
+    failed_attempt = None
+    for attempt in range(2 if retry else 1):
+        centre_seed = opts.seed + 7919 * attempt
+        give_up_unbalanced = retry and attempt == 0
+        centre_info: dict[str, Any] = {}
+        homes_idx = choose_centres(problem, centre_seed, info=centre_info)
+        homes = problem.home_points.copy()
+        for j in range(problem.k):
+            if not np.isfinite(homes[j]).all():
+                homes[j] = problem.centroids[homes_idx[j]]
+        fixed = problem.locked_owner.copy()
+        if opts.anchor_homes:
+            for j, h in enumerate(homes_idx.tolist()):
+                fixed[h] = j
+        clock.lap("setup")
 
-        hint = None
-        try:
-            hint = _heuristic(
+        quick: State | None = None
+        quick_arcs = None
+        hard_budget = problem.has_move_budget
+        if mode == "heuristic" and opts.contiguity and not hard_budget:
+            # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer
+            # long arcs across water, so on national K=200 it balances at once; the full relaxation (bound,
+            # prices and the usual construction) continues from its arcs and the cheaper balanced
+            # construction wins
+            _, tq = _bound_and_start(
+                problem,
+                homes,
+                fixed,
+                clock,
+                max_rounds=1,
+                label="transport_quick",
+                with_bound=False,
+                price_last=True,
+            )
+            quick_arcs = tq["arcs"]
+            quick_info: dict[str, Any] = {}
+            quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
+            clock.lap("construct_quick")
+            if quick.total_viol() == 0:
+                clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
+        bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
+        start_owner = tr_notes.pop("owner")
+        details: dict[str, Any] = {"transport": tr_notes}
+        if quick is not None:
+            details["quick_construction"] = quick_info
+        if centre_info:
+            details["centre_starts"] = centre_info
+        prices = tr_notes.pop("prices")
+        arcs = tr_notes.pop("arcs")
+
+        status_hint = ""
+        if mode == "exact":
+            from .exact import solve_exact
+
+            hint = None
+            try:
+                hint = _heuristic(
+                    problem,
+                    homes,
+                    fixed,
+                    start_owner,
+                    prices,
+                    clock,
+                    notes,
+                    details,
+                    polish=False,
+                    homes_idx=homes_idx,
+                    arcs=arcs,
+                )
+            except Exception as exc:  # the hint is optional: the exact model does not depend on it
+                notes.append(f"no heuristic hint: {exc}")
+            hint_ok = hint is not None and _plan_violations(problem, hint) == []
+            owner, exact_info = solve_exact(problem, homes, fixed, hint if hint_ok else None, clock)
+            details["exact"] = exact_info
+            status_hint = exact_info.get("status", "")
+            if exact_info.get("bound") is not None:
+                bound = max(bound, float(exact_info["bound"]))
+            if owner is None and status_hint == "infeasible":
+                sol = Solution(
+                    status="infeasible",
+                    reasons=[
+                        "CP-SAT proved that no plan meets balance, contiguity, locks and budget together"
+                    ],
+                    seed=opts.seed,
+                    mode="exact",
+                    details=details,
+                )
+                sol.timings = clock.stages
+                return sol
+            if owner is None:
+                notes.append("exact model found no plan within its limits; returning the heuristic plan")
+                owner = hint
+                mode = "heuristic"
+        if mode == "heuristic" and owner is None:
+            owner = _heuristic(
                 problem,
                 homes,
                 fixed,
@@ -284,47 +331,21 @@ def solve(problem: Problem) -> Solution:
                 clock,
                 notes,
                 details,
-                polish=False,
                 homes_idx=homes_idx,
                 arcs=arcs,
+                quick=quick,
+                give_up_unbalanced=give_up_unbalanced,
             )
-        except Exception as exc:  # the hint is optional: the exact model does not depend on it
-            notes.append(f"no heuristic hint: {exc}")
-        hint_ok = hint is not None and _plan_violations(problem, hint) == []
-        owner, exact_info = solve_exact(problem, homes, fixed, hint if hint_ok else None, clock)
-        details["exact"] = exact_info
-        status_hint = exact_info.get("status", "")
-        if exact_info.get("bound") is not None:
-            bound = max(bound, float(exact_info["bound"]))
-        if owner is None and status_hint == "infeasible":
-            sol = Solution(
-                status="infeasible",
-                reasons=["CP-SAT proved that no plan meets balance, contiguity, locks and budget together"],
-                seed=opts.seed,
-                mode="exact",
-                details=details,
-            )
-            sol.timings = clock.stages
-            return sol
-        if owner is None:
-            notes.append("exact model found no plan within its limits; returning the heuristic plan")
-            owner = hint
-            mode = "heuristic"
-    if mode == "heuristic" and owner is None:
-        owner = _heuristic(
-            problem,
-            homes,
-            fixed,
-            start_owner,
-            prices,
-            clock,
-            notes,
-            details,
-            homes_idx=homes_idx,
-            arcs=arcs,
-            quick=quick,
+        if owner is not None:
+            break
+        failed_attempt = details.get("unbalanced_attempt")
+        notes.append(
+            f"the centres chosen with seed {centre_seed} could not be balanced; chose new centres with seed "
+            f"{centre_seed + 7919}"
         )
     assert owner is not None
+    if failed_attempt is not None:
+        details["unbalanced_attempt"] = failed_attempt
     heur = details.get("heuristic", {})
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
     if mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
@@ -439,7 +460,10 @@ def _heuristic(
     homes_idx: np.ndarray | None = None,
     arcs: tuple[np.ndarray, np.ndarray] | None = None,
     quick: State | None = None,
-) -> np.ndarray:
+    give_up_unbalanced: bool = False,
+) -> np.ndarray | None:
+    """Construction, local search and polishing for fixed homes; None (with ``give_up_unbalanced``) when no
+    construction balances, so that the caller can choose other centres."""
     opts = problem.options
     cur = problem.current_owner
     hard_budget = problem.has_move_budget
@@ -535,6 +559,9 @@ def _heuristic(
             st = quick
             info["construction"] = "quick (single flow on the nearest-home arcs)"
     info["balanced"] = st.total_viol() == 0
+    if give_up_unbalanced and not info["balanced"]:
+        details["unbalanced_attempt"] = info
+        return None
     if info["balanced"] and "first_feasible_at" not in clock.stages:
         clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
     if hard_budget:

@@ -207,3 +207,23 @@ def test_two_measures_with_their_own_tolerances(ct: Raw) -> None:
     assert rep.ok, rep.errors
     assert rep.max_deviation["workload"] <= 0.05 + 1e-12
     assert rep.max_deviation["potential"] <= 0.10 + 1e-12
+
+
+def test_chosen_centres_that_cannot_be_balanced_are_chosen_again_once() -> None:
+    """No split of 3-3-2-3-3 reaches 7 +-5 %, whatever the centres: the solver tries a second set of centres
+    (another seed), then returns its best plan as no_solution, with both attempts in the notes."""
+    from .conftest import grid
+
+    ids, _w, lonlat, edges = grid(1, 5)
+    w = np.array([3.0, 3.0, 2.0, 3.0, 3.0])
+    opts = Options(tolerance=0.05, mode="heuristic", seed=4, window_rounds=0)
+    p = Problem(ids, {"workload": w}, lonlat, edges, [Rep("a"), Rep("b")], opts)
+    sol = solve(p)
+    report = check(p, sol.assignment)
+    assert not report.missing and not report.duplicates
+    assert not report.ok and sol.status == "no_solution"
+    assert any("chosen with seed 4 could not be balanced" in n for n in sol.notes)
+    assert sol.details["unbalanced_attempt"]["balanced"] is False
+    # homes given: nothing to choose again
+    fixed = Problem(ids, {"workload": w}, lonlat, edges, [Rep("a", 0), Rep("b", 4)], opts)
+    assert not any("could not be balanced" in n for n in solve(fixed).notes)
