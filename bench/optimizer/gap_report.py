@@ -1,0 +1,138 @@
+"""Where a plan's gap comes from: a Lagrangian decomposition by region and by territory.
+
+Example::
+
+    .venv/bin/python -m bench.optimizer.gap_report --instance national --k 500 --seed 1
+
+Solves the benchmark instance (as ``bench.optimizer.run`` builds it), then takes the prices ``pi`` of the
+transportation relaxation on the real band for the plan's homes (the sampled homes, or with ``--chosen`` the
+workload-weighted centroids of the final territories, which is what the centre metric measures). For any plan
+``x`` inside the band, with ``r_uk = d_uk - pi_k``, ``L(pi)`` the Lagrangian bound and ``o(u)`` the owner::
+
+    cost(x) - L(pi) = sum_u w_u (r_u,o(u) - min_k r_uk)                         (excess: units not at their
+                                                                                 cheapest priced rep, >= 0)
+                    + sum_k (pi_k (load_k - lo_k) if pi_k > 0 else -pi_k (hi_k - load_k))
+                                                                               (slack: territories away from
+                                                                                the band edge their price
+                                                                                pushes them to, >= 0)
+
+Both terms are reported as shares of the objective, the excess per region (the first 3 digits of a ZCTA, the
+state FIPS of a county) with the region's homes against its population share of the reps, and per territory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer import Problem, check, solve
+from optimizer.bound import transport
+from optimizer.geo import haversine_km, spherical_centre
+
+from .run import build
+
+
+@dataclass
+class GapSplit:
+    """Objective and bound of a plan, and the two non-negative parts of their difference."""
+
+    cost: float
+    bound: float
+    excess: np.ndarray  # per unit
+    slack: np.ndarray  # per territory
+    prices: np.ndarray
+    load: np.ndarray
+
+
+def decompose(problem: Problem, owner: np.ndarray, homes: np.ndarray) -> GapSplit:
+    """Split ``cost - bound`` of the plan ``owner`` (rep index per unit) for ``homes`` (K, 2) lon/lat."""
+    w = problem.workload
+    lo, hi = problem.bounds
+    lo_w, hi_w = lo[:, 0], hi[:, 0]
+    free = np.flatnonzero(problem.active)
+    res = transport(problem.centroids, homes, w, free, lo_w, hi_w, lo_w, hi_w, 0.0, max_rounds=20)
+    pi = res.prices
+    d = haversine_km(problem.centroids[:, None, :], homes[None, :, :])
+    red = d - pi[None, :]
+    units = np.arange(problem.n)
+    excess = w * (red[units, owner] - red.min(axis=1))
+    load = np.bincount(owner, weights=w, minlength=problem.k)
+    slack = np.where(pi > 0, pi * (load - lo_w), 0.0) + np.where(pi < 0, -pi * (hi_w - load), 0.0)
+    return GapSplit(float((w * d[units, owner]).sum()), float(res.bound), excess, slack, pi, load)
+
+
+def centroids_of(problem: Problem, owner: np.ndarray) -> np.ndarray:
+    """Workload-weighted spherical centroid (lon/lat) of every territory."""
+    out = np.zeros((problem.k, 2))
+    for k in range(problem.k):
+        m = owner == k
+        c = spherical_centre(problem.unit_xyz[m], problem.workload[m])
+        if c is not None:
+            out[k] = np.degrees([np.arctan2(c[1], c[0]), np.arcsin(np.clip(c[2], -1.0, 1.0))])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instance", required=True, choices=["counties", "national"])
+    ap.add_argument("--k", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--chosen", action="store_true", help="let the solver choose the centres")
+    ap.add_argument("--time-limit", type=float, default=None)
+    ap.add_argument("--top", type=int, default=12)
+    a = ap.parse_args()
+    tl = a.time_limit or ({"national": 60.0 if a.k <= 200 else 120.0}.get(a.instance, 10.0))
+    p, _raw = build(a.instance, a.k, 0.02, a.seed, "heuristic", tl, chosen=a.chosen)
+    t = time.perf_counter()
+    sol = solve(p)
+    secs = time.perf_counter() - t
+    rep = check(p, sol.assignment)
+    checker = "ok" if rep.ok else "; ".join(rep.errors[:2])
+    print(f"solve {secs:.1f} s, {sol.status}, solver's gap {100 * (sol.gap or 0):.2f} %, checker {checker}")
+    rid = {r.id: i for i, r in enumerate(p.reps)}
+    owner = np.array([rid[sol.assignment[u]] for u in p.unit_ids])
+    homes = centroids_of(p, owner) if a.chosen else p.centroids[p.home_units]
+    g = decompose(p, owner, homes)
+    rest = g.cost - g.bound - g.excess.sum() - g.slack.sum()
+    print(
+        f"objective {g.cost:.6g}, bound {g.bound:.6g}, gap {100 * (g.cost - g.bound) / g.cost:.2f} % = "
+        f"excess {100 * g.excess.sum() / g.cost:.2f} % + slack {100 * g.slack.sum() / g.cost:.2f} % "
+        f"(rest {100 * rest / g.cost:.3f} %)"
+    )
+    width = 3 if a.instance == "national" else 2
+    region = [u[:width] for u in p.unit_ids]
+    by_region: dict[str, float] = defaultdict(float)
+    pop: dict[str, float] = defaultdict(float)
+    for rg, e, wu in zip(region, g.excess.tolist(), p.workload.tolist(), strict=True):
+        by_region[rg] += e
+        pop[rg] += wu
+    homes_in: dict[str, int] = defaultdict(int)
+    for h in p.home_units.tolist():
+        if h >= 0:
+            homes_in[region[h]] += 1
+    total_w = float(p.workload.sum())
+    print(f"\nexcess by region, top {a.top}: share of the objective; homes there / reps its population needs")
+    for rg, e in sorted(by_region.items(), key=lambda kv: -kv[1])[: a.top]:
+        need = p.k * pop[rg] / total_w
+        print(f"  {rg}: {100 * e / g.cost:.2f} %   homes {homes_in.get(rg, 0)} / {need:.2f}")
+    tgt = p.targets[:, 0]
+    excess_by = np.bincount(owner, weights=g.excess, minlength=p.k)
+    print(
+        f"\nterritories by excess + slack, top {a.top}: shares of the objective, home, price, load / target"
+    )
+    for k in np.argsort(-(excess_by + g.slack), kind="stable")[: a.top]:
+        home = p.unit_ids[p.home_units[k]] if p.home_units[k] >= 0 else "chosen"
+        shares = f"excess {100 * excess_by[k] / g.cost:.2f} %, slack {100 * g.slack[k] / g.cost:.2f} %"
+        print(
+            f"  {p.reps[k].id}: {shares}, home {home}, price {g.prices[k]:.0f} km, "
+            f"load {g.load[k] / tgt[k]:.4f}, units {(owner == k).sum()}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
