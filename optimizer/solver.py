@@ -350,9 +350,9 @@ def solve(problem: Problem) -> Solution:
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
     if mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
         # the bound's own flow, on the real band: the construction's flow ran on a band shrunk to 80 % of the
-        # tolerance, and its prices give a weaker Lagrangian value on the real band (national K=500, chosen
-        # centres: 0.4 % of the bound); when the centres moved after the relaxation, the bound must also be
-        # for the final centres
+        # tolerance, and its prices give a weaker Lagrangian value on the real band (national K=500, sampled
+        # homes: 0.044 % lower); when the centres moved after the relaxation, the bound must also be for the
+        # final centres
         label = "transport_recentred" if recentred else "transport_bound"
         final_bound, tr = _bound_and_start(
             problem, homes, fixed, clock, shrink=1.0, init_arcs=arcs, max_rounds=4, label=label
