@@ -481,7 +481,12 @@ def _heuristic(
     clock.lap("construct_relaxation")
     banned: list[np.ndarray] = []
     raw_owner = owner
-    for attempt in range(opts.relaxation_retries if (opts.contiguity and not hard_budget) else 0):
+    retries = opts.relaxation_retries if (opts.contiguity and not hard_budget) else 0
+    if give_up_unbalanced:
+        # chosen centres that may be replaced: one re-solve only (on national K=500 with chosen centres no
+        # re-solve ever balanced a plan, seeds 1-3, while 4 of them cost ~30 s before the second centres)
+        retries = min(retries, 1)
+    for attempt in range(retries):
         if st.total_viol() == 0:
             break
         # forbid the unit-rep pairs that formed detached fragments in the last relaxation (typically a cell
