@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -279,24 +280,26 @@ def solve(problem: Problem) -> Solution:
         arcs = tr_notes.pop("arcs")
 
         status_hint = ""
+        # the heuristic for these homes: the exact model's hint (no polishing) or the plan itself
+        heuristic = partial(
+            _heuristic,
+            problem,
+            homes,
+            fixed,
+            start_owner,
+            prices,
+            clock,
+            notes,
+            details,
+            homes_idx=homes_idx,
+            arcs=arcs,
+        )
         if mode == "exact":
             from .exact import solve_exact
 
             hint = None
             try:
-                hint = _heuristic(
-                    problem,
-                    homes,
-                    fixed,
-                    start_owner,
-                    prices,
-                    clock,
-                    notes,
-                    details,
-                    polish=False,
-                    homes_idx=homes_idx,
-                    arcs=arcs,
-                )
+                hint = heuristic(polish=False)
             except Exception as exc:  # the hint is optional: the exact model does not depend on it
                 notes.append(f"no heuristic hint: {exc}")
             hint_ok = hint is not None and _plan_violations(problem, hint) == []
@@ -322,20 +325,7 @@ def solve(problem: Problem) -> Solution:
                 owner = hint
                 mode = "heuristic"
         if mode == "heuristic" and owner is None:
-            owner = _heuristic(
-                problem,
-                homes,
-                fixed,
-                start_owner,
-                prices,
-                clock,
-                notes,
-                details,
-                homes_idx=homes_idx,
-                arcs=arcs,
-                quick=quick,
-                give_up_unbalanced=give_up_unbalanced,
-            )
+            owner = heuristic(quick=quick, give_up_unbalanced=give_up_unbalanced)
         if owner is not None:
             break
         failed_attempt = details.get("unbalanced_attempt")
