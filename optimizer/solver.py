@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -228,134 +229,162 @@ def solve(problem: Problem) -> Solution:
     # short whose neighbourhood has no fitting combination of its large units) are chosen again from another
     # seed, once; the second attempt keeps its best plan whatever happens
     retry = auto_centres and mode == "heuristic" and opts.contiguity and not problem.has_move_budget
-    owner: np.ndarray | None = None
     failed_attempt = None
     for attempt in range(2 if retry else 1):
         centre_seed = opts.seed + 7919 * attempt
-        give_up_unbalanced = retry and attempt == 0
-        centre_info: dict[str, Any] = {}
-        homes_idx = choose_centres(problem, centre_seed, info=centre_info)
-        homes = problem.home_points.copy()
-        for j in range(problem.k):
-            if not np.isfinite(homes[j]).all():
-                homes[j] = problem.centroids[homes_idx[j]]
-        fixed = problem.locked_owner.copy()
-        if opts.anchor_homes:
-            for j, h in enumerate(homes_idx.tolist()):
-                fixed[h] = j
-        clock.lap("setup")
-
-        quick: State | None = None
-        quick_arcs = None
-        hard_budget = problem.has_move_budget
-        if mode == "heuristic" and opts.contiguity and not hard_budget:
-            # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer
-            # long arcs across water, so on national K=200 it balances at once; the full relaxation (bound,
-            # prices and the usual construction) continues from its arcs and the cheaper balanced
-            # construction wins
-            _, tq = _bound_and_start(
-                problem,
-                homes,
-                fixed,
-                clock,
-                max_rounds=1,
-                label="transport_quick",
-                with_bound=False,
-                price_last=True,
-            )
-            quick_arcs = tq["arcs"]
-            quick_info: dict[str, Any] = {}
-            quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
-            clock.lap("construct_quick")
-            if quick.total_viol() == 0:
-                clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
-        bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
-        start_owner = tr_notes.pop("owner")
-        details: dict[str, Any] = {"transport": tr_notes}
-        if quick is not None:
-            details["quick_construction"] = quick_info
-        if centre_info:
-            details["centre_starts"] = centre_info
-        prices = tr_notes.pop("prices")
-        arcs = tr_notes.pop("arcs")
-
-        status_hint = ""
-        # the heuristic for these homes: the exact model's hint (no polishing) or the plan itself
-        heuristic = partial(
-            _heuristic,
-            problem,
-            homes,
-            fixed,
-            start_owner,
-            prices,
-            clock,
-            notes,
-            details,
-            homes_idx=homes_idx,
-            arcs=arcs,
+        att = _solve_for_homes(
+            problem, mode, centre_seed, clock, notes, give_up_unbalanced=retry and attempt == 0
         )
-        if mode == "exact":
-            from .exact import solve_exact
-
-            hint = None
-            try:
-                hint = heuristic(polish=False)
-            except Exception as exc:  # the hint is optional: the exact model does not depend on it
-                notes.append(f"no heuristic hint: {exc}")
-            hint_ok = hint is not None and _plan_violations(problem, hint) == []
-            owner, exact_info = solve_exact(problem, homes, fixed, hint if hint_ok else None, clock)
-            details["exact"] = exact_info
-            status_hint = exact_info.get("status", "")
-            if exact_info.get("bound") is not None:
-                bound = max(bound, float(exact_info["bound"]))
-            if owner is None and status_hint == "infeasible":
-                sol = Solution(
-                    status="infeasible",
-                    reasons=[
-                        "CP-SAT proved that no plan meets balance, contiguity, locks and budget together"
-                    ],
-                    seed=opts.seed,
-                    mode="exact",
-                    details=details,
-                )
-                sol.timings = clock.stages
-                return sol
-            if owner is None:
-                notes.append("exact model found no plan within its limits; returning the heuristic plan")
-                owner = hint
-                mode = "heuristic"
-        if mode == "heuristic" and owner is None:
-            owner = heuristic(quick=quick, give_up_unbalanced=give_up_unbalanced)
-        if owner is not None:
+        if att.infeasible is not None:
+            att.infeasible.timings = clock.stages
+            return att.infeasible
+        if att.owner is not None:
             break
-        failed_attempt = details.get("unbalanced_attempt")
+        failed_attempt = att.details.get("unbalanced_attempt")
         notes.append(
             f"the centres chosen with seed {centre_seed} could not be balanced; chose new centres with seed "
             f"{centre_seed + 7919}"
         )
-    assert owner is not None
+    assert att.owner is not None
+    details, bound = att.details, att.bound
     if failed_attempt is not None:
         details["unbalanced_attempt"] = failed_attempt
     heur = details.get("heuristic", {})
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
-    if mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
+    if att.mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
         # the bound's own flow, on the real band: the construction's flow ran on a band shrunk to 80 % of the
         # tolerance, and its prices give a weaker Lagrangian value on the real band (national K=500, sampled
         # homes: 0.044 % lower); when the centres moved after the relaxation, the bound must also be for the
         # final centres
         label = "transport_recentred" if recentred else "transport_bound"
         final_bound, tr = _bound_and_start(
-            problem, homes, fixed, clock, shrink=1.0, init_arcs=arcs, max_rounds=4, label=label
+            problem, att.homes, att.fixed, clock, shrink=1.0, init_arcs=att.arcs, max_rounds=4, label=label
         )
         bound = final_bound if recentred else max(bound, final_bound)
         details[label] = {k: v for k, v in tr.items() if k not in ("owner", "prices", "arcs")}
     details["homes"] = {
-        r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, homes_idx.tolist(), strict=True)
+        r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
-    sol = _build_solution(problem, homes, owner, bound, mode, status_hint, details, notes)
+    sol = _build_solution(problem, att.homes, att.owner, bound, att.mode, att.status_hint, details, notes)
     sol.timings = clock.stages
     sol.timings["total"] = round(clock.elapsed(), 4)
     return sol
+
+
+@dataclass
+class _Attempt:
+    """The relaxation and plan for one set of homes (``owner`` None: given up, or proven infeasible)."""
+
+    owner: np.ndarray | None
+    homes: np.ndarray
+    homes_idx: np.ndarray
+    fixed: np.ndarray
+    bound: float
+    arcs: tuple[np.ndarray, np.ndarray] | None
+    details: dict[str, Any]
+    mode: str
+    status_hint: str
+    infeasible: Solution | None = None
+
+
+def _solve_for_homes(
+    problem: Problem, mode: str, centre_seed: int, clock: _Clock, notes: list[str], give_up_unbalanced: bool
+) -> _Attempt:
+    """Homes (given, or chosen with ``centre_seed``), the relaxation and its bound, then the exact model or
+    the heuristic pipeline for them."""
+    opts = problem.options
+    owner: np.ndarray | None = None
+    centre_info: dict[str, Any] = {}
+    homes_idx = choose_centres(problem, centre_seed, info=centre_info)
+    homes = problem.home_points.copy()
+    for j in range(problem.k):
+        if not np.isfinite(homes[j]).all():
+            homes[j] = problem.centroids[homes_idx[j]]
+    fixed = problem.locked_owner.copy()
+    if opts.anchor_homes:
+        for j, h in enumerate(homes_idx.tolist()):
+            fixed[h] = j
+    clock.lap("setup")
+
+    quick: State | None = None
+    quick_arcs = None
+    hard_budget = problem.has_move_budget
+    if mode == "heuristic" and opts.contiguity and not hard_budget:
+        # a first plan from a single flow on the nearest-home arcs (no pricing rounds yet): it has fewer
+        # long arcs across water, so on national K=200 it balances at once; the full relaxation (bound,
+        # prices and the usual construction) continues from its arcs and the cheaper balanced
+        # construction wins
+        _, tq = _bound_and_start(
+            problem,
+            homes,
+            fixed,
+            clock,
+            max_rounds=1,
+            label="transport_quick",
+            with_bound=False,
+            price_last=True,
+        )
+        quick_arcs = tq["arcs"]
+        quick_info: dict[str, Any] = {}
+        quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
+        clock.lap("construct_quick")
+        if quick.total_viol() == 0:
+            clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
+    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
+    start_owner = tr_notes.pop("owner")
+    details: dict[str, Any] = {"transport": tr_notes}
+    if quick is not None:
+        details["quick_construction"] = quick_info
+    if centre_info:
+        details["centre_starts"] = centre_info
+    prices = tr_notes.pop("prices")
+    arcs = tr_notes.pop("arcs")
+
+    status_hint = ""
+    # the heuristic for these homes: the exact model's hint (no polishing) or the plan itself
+    heuristic = partial(
+        _heuristic,
+        problem,
+        homes,
+        fixed,
+        start_owner,
+        prices,
+        clock,
+        notes,
+        details,
+        homes_idx=homes_idx,
+        arcs=arcs,
+    )
+    if mode == "exact":
+        from .exact import solve_exact
+
+        hint = None
+        try:
+            hint = heuristic(polish=False)
+        except Exception as exc:  # the hint is optional: the exact model does not depend on it
+            notes.append(f"no heuristic hint: {exc}")
+        hint_ok = hint is not None and _plan_violations(problem, hint) == []
+        owner, exact_info = solve_exact(problem, homes, fixed, hint if hint_ok else None, clock)
+        details["exact"] = exact_info
+        status_hint = exact_info.get("status", "")
+        if exact_info.get("bound") is not None:
+            bound = max(bound, float(exact_info["bound"]))
+        if owner is None and status_hint == "infeasible":
+            sol = Solution(
+                status="infeasible",
+                reasons=["CP-SAT proved that no plan meets balance, contiguity, locks and budget together"],
+                seed=opts.seed,
+                mode="exact",
+                details=details,
+            )
+            return _Attempt(None, homes, homes_idx, fixed, bound, arcs, details, mode, status_hint, sol)
+        if owner is None:
+            notes.append("exact model found no plan within its limits; returning the heuristic plan")
+            owner = hint
+            mode = "heuristic"
+    if mode == "heuristic" and owner is None:
+        owner = heuristic(quick=quick, give_up_unbalanced=give_up_unbalanced)
+    return _Attempt(owner, homes, homes_idx, fixed, bound, arcs, details, mode, status_hint)
 
 
 def _bound_and_start(

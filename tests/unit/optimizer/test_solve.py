@@ -227,3 +227,19 @@ def test_chosen_centres_that_cannot_be_balanced_are_chosen_again_once() -> None:
     # homes given: nothing to choose again
     fixed = Problem(ids, {"workload": w}, lonlat, edges, [Rep("a", 0), Rep("b", 4)], opts)
     assert not any("could not be balanced" in n for n in solve(fixed).notes)
+
+
+def test_exact_mode_reports_a_proven_infeasible_request() -> None:
+    """The pre-check passes (no unit is too heavy), but no contiguous split of 3-3-2-3-3 reaches 7 +-5 %:
+    CP-SAT proves it, and the solver says so instead of returning a plan."""
+    from .conftest import grid
+
+    ids, _w, lonlat, edges = grid(1, 5)
+    w = np.array([3.0, 3.0, 2.0, 3.0, 3.0])
+    opts = Options(tolerance=0.05, mode="exact", anchor_homes=True)
+    p = Problem(ids, {"workload": w}, lonlat, edges, [Rep("a", 0), Rep("b", 4)], opts)
+    sol = solve(p)
+    assert sol.status == "infeasible"
+    assert sol.assignment == {}
+    assert any("CP-SAT proved" in r for r in sol.reasons)
+    assert "setup" in sol.timings  # the stage times come with the early return
