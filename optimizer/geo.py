@@ -23,6 +23,11 @@ def haversine_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
 
 
+def lonlat_of(xyz: np.ndarray) -> np.ndarray:
+    """Lon/lat degrees of a point on the unit sphere (the inverse of :func:`unit_vectors` for one point)."""
+    return np.degrees([np.arctan2(xyz[1], xyz[0]), np.arcsin(np.clip(xyz[2], -1.0, 1.0))])
+
+
 def spherical_centre(xyz: np.ndarray, w: np.ndarray) -> np.ndarray | None:
     """The ``w``-weighted centroid of unit vectors ``xyz`` projected onto the sphere (None if undefined)."""
     v = (w[:, None] * xyz).sum(0)

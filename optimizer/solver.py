@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .bound import cost_rows, transport
-from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
+from .geo import EARTH_RADIUS_KM, haversine_km, lonlat_of, spherical_centre
 from .local_search import State
 from .precheck import precheck
 from .problem import Problem
@@ -125,13 +125,9 @@ def choose_centres(
                 c3 = spherical_centre(xyz[sel], w[sel])
                 if c3 is None:
                     continue
-                _, cand = tree.query(c3, k=min(16, len(act)))
-                for c in np.atleast_1d(cand).tolist():
-                    unit = int(act[c])
-                    if unit not in used:
-                        new[j] = unit
-                        used.add(unit)
-                        break
+                unit = _nearest_free_unit(tree, act, c3, used, 16)
+                if unit is not None:
+                    new[j] = unit
             if np.array_equal(new, homes):
                 break
             homes = new
@@ -148,6 +144,18 @@ def choose_centres(
         info["probe_values"] = [float(x[2]) for x in probes]
         info["best_start"] = best
     return lloyd(probes[best][0], rounds - opts.centre_probe_rounds, probes[best][1])[0]
+
+
+def _nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
+    """The active unit nearest ``xyz`` among the ``k`` nearest (``tree`` over ``act``'s unit vectors) that is
+    not in ``taken``; it is added to ``taken``. None when all ``k`` are taken."""
+    _, cand = tree.query(xyz, k=min(k, len(act)))
+    for c in np.atleast_1d(cand).tolist():
+        unit = int(act[c])
+        if unit not in taken:
+            taken.add(unit)
+            return unit
+    return None
 
 
 def _hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:
@@ -690,17 +698,13 @@ def _recentre(
             c3 = spherical_centre(xyz[sel], w[sel])
             if c3 is None:
                 continue
-            point = np.degrees([np.arctan2(c3[1], c3[0]), np.arcsin(np.clip(c3[2], -1.0, 1.0))])
+            point = lonlat_of(c3)
             if float(np.abs(homes[j] - point).max()) > 1e-6:
                 changed = True
             homes[j] = point  # the centroid itself: the cost then is the distance to the territory's centre
-            _, cand = tree.query(c3, k=min(8, len(act)))
-            for c in np.atleast_1d(cand).tolist():
-                unit = int(act[c])
-                if unit not in taken:
-                    taken.add(unit)
-                    homes_idx[j] = unit  # reported home: the unit nearest the centre
-                    break
+            unit = _nearest_free_unit(tree, act, c3, taken, 8)
+            if unit is not None:
+                homes_idx[j] = unit  # reported home: the unit nearest the centre
         if not changed:
             break
         out["rounds"] += 1

@@ -31,7 +31,7 @@ import numpy as np
 
 from optimizer import Problem, check, solve
 from optimizer.bound import transport
-from optimizer.geo import haversine_km, spherical_centre
+from optimizer.geo import haversine_km, lonlat_of, spherical_centre
 
 from .run import build
 
@@ -72,7 +72,7 @@ def centroids_of(problem: Problem, owner: np.ndarray) -> np.ndarray:
         m = owner == k
         c = spherical_centre(problem.unit_xyz[m], problem.workload[m])
         if c is not None:
-            out[k] = np.degrees([np.arctan2(c[1], c[0]), np.arcsin(np.clip(c[2], -1.0, 1.0))])
+            out[k] = lonlat_of(c)
     return out
 
 
