@@ -83,13 +83,18 @@ def lagrangian_bound(
     current: np.ndarray | None,
     disruption_weight: float,
     chunk: int = 4096,
+    costs: np.ndarray | None = None,
 ) -> tuple[float, np.ndarray]:
     """L(pi) over every unit-rep arc; also returns each free unit's
-    best reduced cost ``min_k c_uk - pi_k``."""
+    best reduced cost ``min_k c_uk - pi_k``. ``costs``: the (len(free), K) cost matrix when the caller
+    already has it (else it is computed in chunks)."""
     best = np.empty(len(free))
     for s in range(0, len(free), chunk):
         rows = free[s : s + chunk]
-        c = cost_rows(lonlat, homes, rows, current, disruption_weight)
+        if costs is None:
+            c = cost_rows(lonlat, homes, rows, current, disruption_weight)
+        else:
+            c = costs[s : s + chunk]
         best[s : s + chunk] = (c - prices[None, :]).min(axis=1)
     value = float((w[free] * best).sum())
     value += float(
@@ -370,7 +375,19 @@ def transport(
     owner[pos_units] = owner_local
     bound = -np.inf
     if with_bound:
+        # units of zero workload add nothing: bound over the flow's units, from the dense matrix when pricing
+        # built it (instead of computing every distance again)
         bound, _ = lagrangian_bound(
-            lonlat, homes, w, free, prices, lo_bound, hi_bound, fixed_cost, current, disruption_weight
+            lonlat,
+            homes,
+            w,
+            pos_units,
+            prices,
+            lo_bound,
+            hi_bound,
+            fixed_cost,
+            current,
+            disruption_weight,
+            costs=full[0] if full else None,
         )
     return TransportResult(owner, split, prices, bound, flow_value + fixed_cost, rounds, hub_flow, (au, ak))
