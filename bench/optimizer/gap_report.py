@@ -33,7 +33,7 @@ from optimizer import Problem, check, solve
 from optimizer.bound import transport
 from optimizer.geo import haversine_km, lonlat_of, spherical_centre
 
-from .run import build
+from .run import build, default_time_limit
 
 
 @dataclass
@@ -85,7 +85,7 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--top", type=int, default=12)
     a = ap.parse_args()
-    tl = a.time_limit or ({"national": 60.0 if a.k <= 200 else 120.0}.get(a.instance, 10.0))
+    tl = a.time_limit or default_time_limit(a.instance, a.k)
     p, _raw = build(a.instance, a.k, 0.02, a.seed, "heuristic", tl, chosen=a.chosen)
     t = time.perf_counter()
     sol = solve(p)
@@ -93,8 +93,7 @@ def main() -> int:
     rep = check(p, sol.assignment)
     checker = "ok" if rep.ok else "; ".join(rep.errors[:2])
     print(f"solve {secs:.1f} s, {sol.status}, solver's gap {100 * (sol.gap or 0):.2f} %, checker {checker}")
-    rid = {r.id: i for i, r in enumerate(p.reps)}
-    owner = np.array([rid[sol.assignment[u]] for u in p.unit_ids])
+    owner = np.array([p.rep_index[sol.assignment[u]] for u in p.unit_ids])
     homes = centroids_of(p, owner) if a.chosen else p.centroids[p.home_units]
     g = decompose(p, owner, homes)
     rest = g.cost - g.bound - g.excess.sum() - g.slack.sum()

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from optimizer import Options, Problem, Rep, check, precheck, solve
@@ -42,9 +43,17 @@ ALL = [
 
 
 def build(
-    name: str, k: int, tol: float, seed: int, mode: str, time_limit: float, chosen: bool = False
+    name: str,
+    k: int,
+    tol: float,
+    seed: int,
+    mode: str,
+    time_limit: float,
+    chosen: bool = False,
+    raw: Any = None,
 ) -> tuple[Problem, Any]:
-    raw = load(name)
+    """The benchmark problem (``raw``: the loaded instance, when the caller already has it)."""
+    raw = load(name) if raw is None else raw
     homes = sample_homes(raw.pop, k, seed)
     reps = [Rep(f"r{i}", None if chosen else int(h)) for i, h in enumerate(homes)]
     opts = Options(
@@ -110,7 +119,7 @@ def bench_one(
     ``peer_seeds`` (default: ``[seed]``) runs each peer once per random seed (its result depends on the
     draw); the seed then appears in the method label."""
     limits = time_limits or [time_limit]
-    p, _raw = build(name, k, tol, seed, mode, limits[0])
+    p, raw = build(name, k, tol, seed, mode, limits[0])
     rows = []
     t = time.perf_counter()
     pre = precheck(p)
@@ -122,9 +131,10 @@ def bench_one(
     variants = []
     for tl in limits:
         suffix = f", time limit {tl:g} s" if time_limits else ""
-        variants.append(("homes given" + suffix, build(name, k, tol, seed, mode, tl)[0] if variants else p))
+        given = build(name, k, tol, seed, mode, tl, raw=raw)[0] if variants else p
+        variants.append(("homes given" + suffix, given))
         if name in ("counties", "national"):
-            prob_c = build(name, k, tol, seed, mode, tl, chosen=True)[0]
+            prob_c = build(name, k, tol, seed, mode, tl, chosen=True, raw=raw)[0]
             variants.append(("centres chosen" + suffix, prob_c))
     for label, prob in variants:
         t = time.perf_counter()
@@ -214,27 +224,35 @@ def fmt(x: Any, spec: str) -> str:
     return "n/a" if x is None else format(x, spec)
 
 
+def _best_by_centre(
+    rows: list[dict[str, Any]], pick: Callable[[dict[str, Any]], bool]
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """Per (instance, K): the picked row with the lowest average distance to the territory centre."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in rows:
+        key = (r["instance"], r["k"])
+        if pick(r) and (key not in best or r["centre_km"] < best[key]["centre_km"]):
+            best[key] = r
+    return best
+
+
+def default_time_limit(name: str, k: int) -> float:
+    """The time limit the targets give: 60 s national K <= 200, 120 s above; 10 s counties; else 60 s."""
+    return {"national": 60.0 if k <= 200 else 120.0, "counties": 10.0}.get(name, 60.0)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| instance | K | method | time s | max dev % | weighted distance (pop x km) | avg km to centre | "
         "contiguous | gap % | time ours/peer | centre km ours/peer | note |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    # peers are compared with our best plan on the centre metric (it does not depend on rep homes)
-    ours: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in rows:
-        if r["method"].startswith("ours") and r["centre_km"] is not None:
-            key = (r["instance"], r["k"])
-            if key not in ours or r["centre_km"] < ours[key]["centre_km"]:
-                ours[key] = r
-    # each of our rows is also compared with the peer row with the lowest centre distance on the instance
-    # (the strongest peer result, e.g. GerryChain's best seed)
-    peer: dict[tuple[str, int], dict[str, Any]] = {}
-    for r in rows:
-        if not r["method"].startswith("ours") and r["seconds"] and r["centre_km"]:
-            key = (r["instance"], r["k"])
-            if key not in peer or r["centre_km"] < peer[key]["centre_km"]:
-                peer[key] = r
+    # peers are compared with our best plan on the centre metric (it does not depend on rep homes), and
+    # each of our rows with the peer row with the lowest centre distance (the strongest: e.g. the best seed)
+    ours = _best_by_centre(rows, lambda r: r["method"].startswith("ours") and r["centre_km"] is not None)
+    peer = _best_by_centre(
+        rows, lambda r: not r["method"].startswith("ours") and bool(r["seconds"]) and bool(r["centre_km"])
+    )
     for r in rows:
         o = ours.get((r["instance"], r["k"]))
         tr = cr = None
@@ -299,13 +317,13 @@ def main() -> int:
                 fh.write(table(reb) + "\n")
         return 0
     rows: list[dict[str, Any]] = []
+    tls = [float(x) for x in a.time_limits.split(",") if x] if a.time_limits else None
+    pss = [int(x) for x in a.peer_seeds.split(",") if x] if a.peer_seeds else None
     for name, k, mode, peers in jobs:
         if name is None or k is None:
             ap.error("--instance and --k (or --all) are required")
         tol = a.tolerance if name in ("counties", "national") else 0.05
-        tl = a.time_limit or {"national": 60.0 if k <= 200 else 120.0, "counties": 10.0}.get(name, 60.0)
-        tls = [float(x) for x in a.time_limits.split(",") if x] if a.time_limits else None
-        pss = [int(x) for x in a.peer_seeds.split(",") if x] if a.peer_seeds else None
+        tl = a.time_limit or default_time_limit(name, k)
         rows += bench_one(name, k, mode, [x for x in peers.split(",") if x], tol, a.seed, tl, tls, pss)
         print(table(rows), flush=True)
     text = table(rows)
