@@ -34,6 +34,16 @@ from app.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SWAGGER_DIR = STATIC_DIR / "vendor" / "swagger-ui"
+MAPLIBRE_DIR = STATIC_DIR / "vendor" / "maplibre"
+
+
+def _assets_missing(what: str, rest: str) -> HTMLResponse:
+    """503 page for a front-end asset that ``make assets`` (npm) has not vendored yet."""
+    return HTMLResponse(
+        f"<h1>{what} assets are missing</h1><p>Run <code>make assets</code> (npm) to vendor {rest}</p>",
+        status_code=503,
+    )
+
 
 DESCRIPTION = """
 Sales territory planning on PostGIS. Geography (ZCTAs, counties, custom polygons) with adjacency,
@@ -116,10 +126,8 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         if not (SWAGGER_DIR / "swagger-ui-bundle.js").exists():
-            return HTMLResponse(
-                "<h1>Swagger UI assets are missing</h1><p>Run <code>make assets</code> (npm) to vendor them; "
-                "the OpenAPI document is at <a href='/openapi.json'>/openapi.json</a>.</p>",
-                status_code=503,
+            return _assets_missing(
+                "Swagger UI", "them; the OpenAPI document is at <a href='/openapi.json'>/openapi.json</a>."
             )
         return get_swagger_ui_html(
             openapi_url="/openapi.json",
@@ -132,11 +140,9 @@ def create_app(settings: Settings | None = None, database_url: str | None = None
     @app.get("/", include_in_schema=False)
     def index() -> Response:
         """The map page (app/static/map); MapLibre GL JS is vendored by `make assets`."""
-        if not (STATIC_DIR / "vendor" / "maplibre" / "maplibre-gl.js").exists():
-            return HTMLResponse(
-                "<h1>Map assets are missing</h1><p>Run <code>make assets</code> (npm) to vendor "
-                "MapLibre GL JS; the API is documented at <a href='/docs'>/docs</a>.</p>",
-                status_code=503,
+        if not (MAPLIBRE_DIR / "maplibre-gl.js").exists():
+            return _assets_missing(
+                "Map", "MapLibre GL JS; the API is documented at <a href='/docs'>/docs</a>."
             )
         return FileResponse(STATIC_DIR / "map" / "index.html", headers={"Cache-Control": "no-cache"})
 
