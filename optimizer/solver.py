@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -118,13 +119,7 @@ def choose_centres(
             own = res.owner
             used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
             new = homes.copy()
-            for j in missing.tolist():
-                sel = own == j
-                if not sel.any():
-                    continue
-                c3 = spherical_centre(xyz[sel], w[sel])
-                if c3 is None:
-                    continue
+            for j, c3 in _territory_centres(own, missing, xyz, w):
                 unit = _nearest_free_unit(tree, act, c3, used, 16)
                 if unit is not None:
                     new[j] = unit
@@ -144,6 +139,19 @@ def choose_centres(
         info["probe_values"] = [float(x[2]) for x in probes]
         info["best_start"] = best
     return lloyd(probes[best][0], rounds - opts.centre_probe_rounds, probes[best][1])[0]
+
+
+def _territory_centres(
+    owner: np.ndarray, reps: np.ndarray, xyz: np.ndarray, w: np.ndarray
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(rep, workload-weighted spherical centre) for each of ``reps`` whose territory has a defined centre."""
+    for j in reps.tolist():
+        sel = owner == j
+        if not sel.any():
+            continue
+        c3 = spherical_centre(xyz[sel], w[sel])
+        if c3 is not None:
+            yield j, c3
 
 
 def _nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
@@ -691,13 +699,7 @@ def _recentre(
         owner = st.owner_array()
         changed = False
         taken = set(homes_idx[problem.home_units >= 0].tolist())
-        for j in free.tolist():
-            sel = owner == j
-            if not sel.any():
-                continue
-            c3 = spherical_centre(xyz[sel], w[sel])
-            if c3 is None:
-                continue
+        for j, c3 in _territory_centres(owner, free, xyz, w):
             point = lonlat_of(c3)
             if float(np.abs(homes[j] - point).max()) > 1e-6:
                 changed = True
