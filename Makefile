@@ -7,7 +7,9 @@ SWAGGER := app/static/vendor/swagger-ui/swagger-ui-bundle.js
 MAPLIBRE := app/static/vendor/maplibre/maplibre-gl.js
 NODE_MODULES := frontend/node_modules/.installed
 # the shared Census data (never copied into the repo): $TERRITORY_DATA_DIR, else found by scripts/data-dir.sh
-TERRITORY_DATA_DIR ?= $(shell scripts/data-dir.sh)
+ifeq ($(TERRITORY_DATA_DIR),)
+TERRITORY_DATA_DIR := $(shell scripts/data-dir.sh)
+endif
 ifneq ($(TERRITORY_DATA_DIR),)
 export TERRITORY_DATA_DIR
 endif
