@@ -65,6 +65,112 @@ def decompose(problem: Problem, owner: np.ndarray, homes: np.ndarray) -> GapSpli
     return GapSplit(float((w * d[units, owner]).sum()), float(res.bound), excess, slack, pi, load)
 
 
+@dataclass
+class Pendant:
+    """Units cut off from the root side by removing one unit (``cut``), with what any plan must do there."""
+
+    cut: int
+    units: np.ndarray
+    workload: float
+    homes: int
+    inside: tuple[int, int]  # (fewest, most) territories that lie wholly inside, over all plans
+
+
+def pendant_regions(problem: Problem, min_territories: float = 0.25) -> list[Pendant]:
+    """Regions that one unit separates from the heaviest unit's side, with at least ``min_territories``
+    targets of workload, whose homes cannot serve them alone.
+
+    A territory is connected, so only the territory that owns the cut unit can have units on both sides: every
+    other territory touching the region lies wholly inside it, which bounds how many do (``inside``). The
+    transportation relaxation, and so the bound, ignores this.
+    """
+    n, w = problem.n, problem.workload
+    nbrs = problem.neighbors
+    tgt = float(problem.targets[:, 0].mean())
+    tol = problem.tolerance_of(problem.workload_name) or 0.0
+    is_home = np.zeros(n)
+    is_home[problem.home_units[problem.home_units >= 0]] = 1
+    root = int(np.argmax(w))
+    disc = np.full(n, -1)
+    low = np.zeros(n, dtype=np.int64)
+    parent = np.full(n, -1)
+    sub_w, sub_h = w.astype(float).copy(), is_home.copy()
+    order: list[int] = []  # post-order
+    disc[root] = low[root] = 0
+    clock = 1
+    stack = [(root, 0)]
+    while stack:  # iterative DFS with low-links (Hopcroft-Tarjan)
+        v, i = stack[-1]
+        if i < len(nbrs[v]):
+            stack[-1] = (v, i + 1)
+            u = int(nbrs[v][i])
+            if disc[u] < 0:
+                disc[u] = low[u] = clock
+                clock += 1
+                parent[u] = v
+                stack.append((u, 0))
+            elif u != parent[v]:
+                low[v] = min(low[v], disc[u])
+            continue
+        stack.pop()
+        order.append(v)
+        if parent[v] >= 0:
+            low[parent[v]] = min(low[parent[v]], low[v])
+            sub_w[parent[v]] += sub_w[v]
+            sub_h[parent[v]] += sub_h[v]
+    post = np.empty(n, dtype=np.int64)
+    post[np.array(order)] = np.arange(len(order))
+    out = []
+    for v in order:
+        a = int(parent[v])
+        if a < 0 or low[v] < disc[a] or sub_w[v] < min_territories * tgt:
+            continue
+        h = int(sub_h[v])
+        if h * (1 - tol) * tgt <= sub_w[v] <= h * (1 + tol) * tgt:
+            continue  # its own homes could serve it exactly
+        most = int(np.floor(sub_w[v] / ((1 - tol) * tgt) + 1e-9))
+        fewest = max(0, int(np.ceil((sub_w[v] - (1 + tol) * tgt) / ((1 + tol) * tgt) - 1e-9)))
+        # the subtree of v in the DFS tree: post-order numbers in [post[v] - size + 1, post[v]]
+        out.append(Pendant(a, np.array([v]), float(sub_w[v]), h, (fewest, most)))
+    size = _subtree_sizes(parent, order)
+    for pd in out:
+        v = int(pd.units[0])
+        pd.units = np.flatnonzero((post > post[v] - size[v]) & (post <= post[v]))
+    return out
+
+
+def _subtree_sizes(parent: np.ndarray, order: list[int]) -> np.ndarray:
+    size = np.ones(len(parent), dtype=np.int64)
+    for v in order:
+        if parent[v] >= 0:
+            size[parent[v]] += size[v]
+    return size
+
+
+def print_pendants(problem: Problem, owner: np.ndarray, top: int) -> None:
+    """The largest pendant regions and how the plan covers them."""
+    tgt = float(problem.targets[:, 0].mean())
+    regions = sorted(pendant_regions(problem), key=lambda r: (-r.workload, r.cut))
+    print(f"\nregions cut off by one unit whose homes cannot serve them alone (largest {top}):")
+    shown: list[Pendant] = []
+    sizes = np.bincount(owner, minlength=problem.k)
+    for r in regions:
+        same = (x for x in shown if x.homes == r.homes and x.inside == r.inside)
+        if any(np.isin(r.units, x.units).all() for x in same):
+            continue  # the same situation behind the next unit of a chain
+        shown.append(r)
+        inside = np.bincount(owner[r.units], minlength=problem.k)
+        touching = np.flatnonzero(inside)
+        whole = int((inside[touching] == sizes[touching]).sum())
+        print(
+            f"  behind {problem.unit_ids[r.cut]}: {len(r.units)} units, {r.workload / tgt:.3f} targets, "
+            f"homes {r.homes}; any plan has {r.inside[0]}-{r.inside[1]} territories wholly inside and at "
+            f"most one through the cut; this plan: {whole} inside, {len(touching) - whole} through"
+        )
+        if len(shown) >= top:
+            break
+
+
 def centroids_of(problem: Problem, owner: np.ndarray) -> np.ndarray:
     """Workload-weighted spherical centroid (lon/lat) of every territory."""
     out = np.zeros((problem.k, 2))
@@ -84,6 +190,7 @@ def main() -> int:
     ap.add_argument("--chosen", action="store_true", help="let the solver choose the centres")
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument("--pendants", action="store_true", help="also list regions one unit cuts off")
     a = ap.parse_args()
     tl = a.time_limit or default_time_limit(a.instance, a.k)
     p, _raw = build(a.instance, a.k, 0.02, a.seed, "heuristic", tl, chosen=a.chosen)
@@ -130,6 +237,8 @@ def main() -> int:
             f"  {p.reps[k].id}: {shares}, home {home}, price {g.prices[k]:.0f} km, "
             f"load {g.load[k] / tgt[k]:.4f}, units {(owner == k).sum()}"
         )
+    if a.pendants:
+        print_pendants(p, owner, a.top)
     return 0
 
 

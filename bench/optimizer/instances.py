@@ -4,6 +4,9 @@ Workload is population; rep homes are a seeded population-weighted sample of uni
 Disconnected inputs (islands, Alaska, Hawaii) get bridge edges from :func:`bridge_edges`, a small
 Boruvka-style
 helper written here on purpose (the ``geodata`` package is developed concurrently and is not imported).
+``BENCH_BRIDGES=core`` in the environment (an experiment, not the benchmark default) also links every detached
+component straight to the nearest unit of the largest one, e.g. Hawaii to California instead of only through
+the Aleutians and Alaska; peers run in subprocesses inherit it.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def _unit_vectors(lonlat: np.ndarray) -> np.ndarray:
     return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
-def bridge_edges(lonlat: np.ndarray, edges: np.ndarray) -> np.ndarray:
+def bridge_edges(lonlat: np.ndarray, edges: np.ndarray, to_core: bool = False) -> np.ndarray:
     """Edges that connect a disconnected graph, Boruvka style.
 
     Every round joins each component to its nearest other component (nearest pair of unit centroids,
@@ -86,6 +89,9 @@ def bridge_edges(lonlat: np.ndarray, edges: np.ndarray) -> np.ndarray:
     ----------
     lonlat : (n, 2) float array of unit centroids.
     edges : (m, 2) int array of existing adjacency edges.
+    to_core : bool, default False
+        Also link every component of the input graph to the nearest unit of its largest component (when
+        that pair is not already a bridge).
 
     Returns
     -------
@@ -126,7 +132,31 @@ def bridge_edges(lonlat: np.ndarray, edges: np.ndarray) -> np.ndarray:
                 added.add(key)
                 bridges.append(key)
         current = np.vstack([current, np.array(sorted(added), dtype=np.int64)])
+    if to_core:
+        bridges += _core_links(xyz, edges, set(bridges))
     return np.array(bridges, dtype=np.int64).reshape(-1, 2)
+
+
+def _core_links(xyz: np.ndarray, edges: np.ndarray, have: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """For every component but the largest, the pair (nearest unit pair) linking it to the largest."""
+    n = len(xyz)
+    g = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    ncomp, labels = connected_components(g, directed=False)
+    core = int(np.argmax(np.bincount(labels)))
+    members = np.flatnonzero(labels == core)
+    tree = cKDTree(xyz[members])
+    out = []
+    for c in range(ncomp):
+        if c == core:
+            continue
+        inside = np.flatnonzero(labels == c)
+        d, j = tree.query(xyz[inside], k=1)
+        i = int(np.argmin(d))
+        key = (min(int(inside[i]), int(members[j[i]])), max(int(inside[i]), int(members[j[i]])))
+        if key not in have:
+            have.add(key)
+            out.append(key)
+    return out
 
 
 def load(name: str, root: Path | None = None) -> RawInstance:
@@ -159,7 +189,7 @@ def load(name: str, root: Path | None = None) -> RawInstance:
     edges = np.array(sorted({(min(a, b), max(a, b)) for a, b in pairs if a != b}), dtype=np.int64).reshape(
         -1, 2
     )
-    bridges = bridge_edges(lonlat, edges)
+    bridges = bridge_edges(lonlat, edges, to_core=os.environ.get("BENCH_BRIDGES", "forest") == "core")
     all_edges = np.vstack([edges, bridges]) if len(bridges) else edges
     is_bridge = np.concatenate([np.zeros(len(edges), bool), np.ones(len(bridges), bool)])
     gdf = gdf.assign(unit_id=ids, pop=pop)

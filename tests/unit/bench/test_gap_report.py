@@ -1,0 +1,50 @@
+"""The benchmark's diagnostic helpers: pendant regions (gap report) and bridges to the largest component."""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+
+from bench.optimizer.gap_report import pendant_regions
+from bench.optimizer.instances import bridge_edges
+from optimizer import Options, Problem, Rep
+
+
+def _mainland_and_chain() -> tuple[Problem, nx.Graph]:
+    """A 6 x 6 grid (unit 0 heaviest) and a 4-unit chain 36-37-38-39 hanging off grid unit 5."""
+    edges = [(r * 6 + c, r * 6 + c + 1) for r in range(6) for c in range(5)]
+    edges += [(r * 6 + c, (r + 1) * 6 + c) for r in range(5) for c in range(6)]
+    edges += [(5, 36), (36, 37), (37, 38), (38, 39)]
+    w = np.full(40, 2.0)
+    w[0], w[36:] = 20.0, 5.0  # total 110: five targets of 22, the chain 20 (0.91 of one)
+    grid = [(c * 0.1, r * 0.1) for r in range(6) for c in range(6)]
+    lonlat = np.array(grid + [(1.0 + i, 0.0) for i in range(4)])
+    reps = [Rep(f"r{i}", h) for i, h in enumerate((0, 14, 21, 28, 35))]
+    p = Problem([f"u{i}" for i in range(40)], {"workload": w}, lonlat, np.array(edges), reps, Options())
+    return p, nx.Graph(edges)
+
+
+def test_pendant_regions_are_what_removing_the_cut_unit_separates() -> None:
+    p, g = _mainland_and_chain()
+    regions = {p.unit_ids[r.cut]: r for r in pendant_regions(p)}
+    # at least a quarter of a target (5.5): behind 5 (20), 36 (15) and 37 (10); behind 38 only 5
+    assert sorted(regions) == ["u36", "u37", "u5"]
+    tgt = float(p.workload.sum()) / p.k
+    for cut, r in regions.items():
+        h = g.copy()
+        h.remove_node(int(cut[1:]))
+        away = [c for c in nx.connected_components(h) if 0 not in c]
+        assert len(away) == 1 and set(r.units.tolist()) == away[0]
+        assert r.workload == p.workload[r.units].sum() and r.homes == 0
+        # a territory needs 0.98 targets: one wholly inside would need more than the region holds
+        assert r.workload < 0.98 * tgt and r.inside == (0, 0)
+
+
+def test_bridges_to_core_link_every_detached_component_to_the_largest() -> None:
+    # a 3-unit mainland, an island near it and a second island nearer the first island than the mainland
+    lonlat = np.array([(0.0, 0.0), (0.1, 0.0), (0.2, 0.0), (1.0, 0.0), (1.5, 0.0)])
+    edges = np.array([(0, 1), (1, 2)])
+    forest = {tuple(e) for e in bridge_edges(lonlat, edges).tolist()}
+    assert forest == {(2, 3), (3, 4)}
+    both = {tuple(e) for e in bridge_edges(lonlat, edges, to_core=True).tolist()}
+    assert both == forest | {(2, 4)}
