@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -191,9 +191,16 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--pendants", action="store_true", help="also list regions one unit cuts off")
+    ap.add_argument(
+        "--keep-centres",
+        action="store_true",
+        help="with --chosen: no re-centring on the plan; split the gap at the centres the relaxation chose",
+    )
     a = ap.parse_args()
     tl = a.time_limit or default_time_limit(a.instance, a.k)
     p, _raw = build(a.instance, a.k, 0.02, a.seed, "heuristic", tl, chosen=a.chosen)
+    if a.keep_centres:
+        p.options = replace(p.options, recentre_rounds=0)
     t = time.perf_counter()
     sol = solve(p)
     secs = time.perf_counter() - t
@@ -201,7 +208,12 @@ def main() -> int:
     checker = "ok" if rep.ok else "; ".join(rep.errors[:2])
     print(f"solve {secs:.1f} s, {sol.status}, solver's gap {100 * (sol.gap or 0):.2f} %, checker {checker}")
     owner = np.array([p.rep_index[sol.assignment[u]] for u in p.unit_ids])
-    homes = centroids_of(p, owner) if a.chosen else p.centroids[p.home_units]
+    if a.chosen and a.keep_centres:
+        homes = p.centroids[[p.unit_index[sol.details["homes"][r.id]] for r in p.reps]]
+    elif a.chosen:
+        homes = centroids_of(p, owner)
+    else:
+        homes = p.centroids[p.home_units]
     g = decompose(p, owner, homes)
     rest = g.cost - g.bound - g.excess.sum() - g.slack.sum()
     print(
