@@ -23,6 +23,10 @@ router = APIRouter(prefix="/plans", tags=["plans"], responses=errors.problem_res
 WRITE_RESPONSES = errors.problem_responses(409, 412, 428)
 Level = Literal["zcta", "county", "custom"]
 IfMatch = Annotated[str | None, Header(description="the plan's ETag from GET /plans/{id}")]
+AccountLimit = Annotated[
+    int | None,
+    Query(ge=0, le=100_000, description="cap on the account lists (default: limit); 0 keeps only counts"),
+]
 
 
 class PlanPublic(BaseModel):
@@ -187,18 +191,25 @@ def archive(plan_id: int, session: SessionDep, response: Response, if_match: IfM
 
 @router.get("/{plan_id}/diagnostics")
 def get_diagnostics(
-    plan_id: int, session: SessionDep, limit: Annotated[int, Query(ge=0, le=100_000)] = 1000
+    plan_id: int,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=0, le=100_000)] = 1000,
+    account_limit: AccountLimit = None,
 ) -> dict[str, Any]:
     """Contested, uncovered, misaligned units/accounts; balance, pieces, compactness, travel, white space."""
-    return diagnostics.diagnose(session, plan_id, limit=limit)
+    return diagnostics.diagnose(session, plan_id, limit=limit, account_limit=account_limit)
 
 
 @router.get("/{plan_id}/compare/{other_id}")
 def compare_plans(
-    plan_id: int, other_id: int, session: SessionDep, limit: Annotated[int, Query(ge=0, le=100_000)] = 5000
+    plan_id: int,
+    other_id: int,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=0, le=100_000)] = 5000,
+    account_limit: AccountLimit = None,
 ) -> dict[str, Any]:
     """What changes from this plan to another: moved units/accounts, per-rep gains and losses, deltas."""
-    return compare_service.compare(session, plan_id, other_id, limit=limit)
+    return compare_service.compare(session, plan_id, other_id, limit=limit, account_limit=account_limit)
 
 
 @router.get("/{plan_id}/export", response_class=Response)

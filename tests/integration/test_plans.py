@@ -128,6 +128,34 @@ def test_compare_lists_exactly_the_moved_units(client: TestClient, ws: Workspace
     assert "delta" in diff["metrics"] and diff["metrics"]["delta"]["contested_units"] == 0
 
 
+def test_account_limit_keeps_the_units_and_counts_but_caps_the_account_lists(
+    client: TestClient, ws: Workspace, session: Session
+) -> None:
+    rows, doubled, dropped = messy_rows(ws)
+    plan_id = upload_plan(client, plan_csv(rows), name="today").json()["plan_id"]
+    full = client.get(f"/plans/{plan_id}/diagnostics").json()
+    lean = client.get(f"/plans/{plan_id}/diagnostics", params={"account_limit": 0}).json()
+    assert full["summary"] == lean["summary"] and lean["summary"]["contested_accounts"] > 0
+    assert {u["code"] for u in lean["contested"]["units"]} == doubled
+    assert {u["code"] for u in lean["uncovered"]["units"]} == dropped
+    assert full["contested"]["accounts"] and full["misaligned_accounts"]
+    assert lean["contested"]["accounts"] == lean["uncovered"]["accounts"] == lean["misaligned_accounts"] == []
+    two = client.get(f"/plans/{plan_id}/diagnostics", params={"account_limit": 2}).json()
+    assert two["contested"]["accounts"] == full["contested"]["accounts"][:2]
+
+    base_id = upload_plan(client, plan_csv(clean_rows(ws)), name="base").json()["plan_id"]
+    owner = {code: rep for _, rep, code in clean_rows(ws)}
+    moving = sorted(owner)[::40]
+    other = plan_csv(clean_rows(ws, {c: REPS[(REPS.index(owner[c]) + 1) % 5] for c in moving}))
+    other_id = upload_plan(client, other, name="proposal").json()["plan_id"]
+    diff = client.get(f"/plans/{base_id}/compare/{other_id}", params={"account_limit": 0}).json()
+    assert diff["accounts"] == [] and diff["accounts_moved"] == len(_accounts_in(session, set(moving))) > 0
+    assert {m["unit"] for m in diff["moves"]} == set(moving)
+    bad = client.get(f"/plans/{plan_id}/diagnostics", params={"account_limit": -1})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(PROBLEM)
+    assert "account_limit" in bad.text
+
+
 def test_reassignments_against_another_plan(client: TestClient, ws: Workspace, session: Session) -> None:
     base = upload_plan(client, plan_csv(clean_rows(ws)), name="base").json()["plan_id"]
     owner = {code: rep for _, rep, code in clean_rows(ws)}

@@ -27,8 +27,11 @@ def _numeric_deltas(before: Any, after: Any) -> Any:
     return None
 
 
-def compare(session: Session, base_id: int, other_id: int, *, limit: int = 5000) -> dict[str, Any]:
-    """What changes from plan ``base_id`` to plan ``other_id``."""
+def compare(
+    session: Session, base_id: int, other_id: int, *, limit: int = 5000, account_limit: int | None = None
+) -> dict[str, Any]:
+    """What changes from plan ``base_id`` to plan ``other_id`` (``account_limit`` caps the account list
+    instead of ``limit``)."""
     base = load_plan(session, base_id)
     other = load_plan(session, other_id, units=base.units)
     units = base.units
@@ -92,7 +95,7 @@ def compare(session: Session, base_id: int, other_id: int, *, limit: int = 5000)
         "workload_moved_pct": round(100 * moved_workload / total_workload, 3) if total_workload else None,
         "accounts_moved": len(accounts),
         "moves": moves[:limit],
-        "accounts": accounts[:limit],
+        "accounts": accounts[: limit if account_limit is None else account_limit],
         "reps": [{"rep": rep, **{k: round(v, 4) for k, v in g.items()}} for rep, g in sorted(gains.items())],
         "metrics": {
             "base": base_diag["summary"],

@@ -202,12 +202,20 @@ def white_space(
 
 
 def diagnose(
-    session: Session, plan_id: int, *, limit: int = 1000, state: PlanState | None = None
+    session: Session,
+    plan_id: int,
+    *,
+    limit: int = 1000,
+    account_limit: int | None = None,
+    state: PlanState | None = None,
 ) -> dict[str, Any]:
     """Every diagnostic of a plan; each list is capped at ``limit`` and comes with its full count.
 
-    ``state`` is the plan already loaded (``load_plan``), so that callers holding it do not read it again.
+    ``account_limit`` caps the account lists instead (the map needs every unit but no account: with 1 M
+    accounts those lists are most of the response). ``state`` is the plan already loaded (``load_plan``),
+    so that callers holding it do not read it again.
     """
+    alimit = limit if account_limit is None else account_limit
     state = state or load_plan(session, plan_id)
     counts = _claim_counts(state)
     owners = owner_names(state)
@@ -215,10 +223,10 @@ def diagnose(
     uncovered_rows = np.flatnonzero(counts == 0)
     contested_ids = [int(state.units.ids[r]) for r in contested_rows]
     uncovered_ids = [int(state.units.ids[r]) for r in uncovered_rows]
-    contested_accounts, contested_list = _accounts_in(session, contested_ids, limit)
-    uncovered_accounts, uncovered_list = _accounts_in(session, uncovered_ids, limit)
+    contested_accounts, contested_list = _accounts_in(session, contested_ids, alimit)
+    uncovered_accounts, uncovered_list = _accounts_in(session, uncovered_ids, alimit)
     unplaced = session.execute(text("SELECT count(*) FROM account WHERE unit_id IS NULL")).scalar_one()
-    misaligned_total, misaligned_list = _misaligned(session, plan_id, limit)
+    misaligned_total, misaligned_list = _misaligned(session, plan_id, alimit)
     white_total, white_list = white_space(state, limit, owners)
     territories = territory_metrics(session, state)
     m = state.units.measures

@@ -333,8 +333,8 @@ async function selectPlan(planId, compareId = null) {
   const drawn = new Promise((resolve) => map.once("idle", resolve));
   try {
     const [diagnostics, comparison, compareDiagnostics] = await Promise.all([
-      state.plan ? api(`/plans/${state.plan.id}/diagnostics?limit=100000`) : null,
-      state.plan && state.compare ? api(`/plans/${state.plan.id}/compare/${state.compare.id}?limit=100000`) : null,
+      state.plan ? api(`/plans/${state.plan.id}/diagnostics?limit=100000&account_limit=0`) : null,
+      state.plan && state.compare ? api(`/plans/${state.plan.id}/compare/${state.compare.id}?limit=100000&account_limit=0`) : null,
       state.compare ? api(`/plans/${state.compare.id}/diagnostics?limit=0`) : null,
     ]);
     if (token !== selection) return;
