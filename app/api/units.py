@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from app.api import errors
@@ -88,6 +89,22 @@ def list_units(
     )
     headers = {"Link": ", ".join(f'<{link["href"]}>; rel="{link["rel"]}"' for link in links[1:])}
     return Response(body, media_type=GEOJSON, headers={k: v for k, v in headers.items() if v})
+
+
+class Extent(BaseModel):
+    """Where the matching units are: the box of their centroids (null when none match)."""
+
+    bbox: list[float] | None = Field(
+        description="[minLon, minLat, maxLon, maxLat]; maxLon is above 180 when the box crosses longitude 180"
+    )
+    units: int
+
+
+@router.get("/extent", response_model=Extent)
+def get_extent(session: SessionDep, level: Level | None = None, state: str | None = None) -> Extent:
+    """The lon/lat box of the units (by level and state), e.g. to fit a map's first view."""
+    box, n = units.extent(session, units.UnitFilter(level=level, state=state))
+    return Extent(bbox=list(box) if box else None, units=n)
 
 
 @router.get("/{level}/{code}", response_class=Response, responses=GEOJSON_RESPONSE)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import GeoUnit, GeoUnitAdjacency
@@ -97,6 +97,25 @@ def list_units(
     query = _where(select(*_columns(simplify)), filters).order_by(GeoUnit.level, GeoUnit.code)
     rows = session.execute(query.limit(limit).offset(offset)).all()
     return UnitPage(features=[feature_bytes(row) for row in rows], matched=matched)
+
+
+def extent(session: Session, filters: UnitFilter) -> tuple[BBox | None, int]:
+    """The lon/lat box of the matching units' centroids and their count (None when nothing matches).
+
+    When the units straddle the antimeridian (the Aleutians) and the box measured on 0..360 degrees is
+    narrower, that one is returned: its east edge is then above 180, which map libraries accept.
+    """
+    x, y = func.ST_X(GeoUnit.centroid), func.ST_Y(GeoUnit.centroid)
+    east = case((x < 0, x + 360), else_=x)
+    columns = [func.count(), func.min(x), func.min(y), func.max(x), func.max(y)]
+    columns += [func.min(east), func.max(east)]
+    query: Select[Any] = select(*columns).select_from(GeoUnit)
+    n, min_x, min_y, max_x, max_y, min_e, max_e = tuple(session.execute(_where(query, filters)).one())
+    if not n:
+        return None, 0
+    if max_e - min_e < max_x - min_x:
+        min_x, max_x = min_e, max_e
+    return (float(min_x), float(min_y), float(max_x), float(max_y)), int(n)
 
 
 def get_unit(session: Session, level: str, code: str, simplify: float | None = None) -> bytes | None:

@@ -193,3 +193,37 @@ def _sql(statement: str) -> Any:
     from sqlalchemy import text
 
     return text(statement)
+
+
+def test_extent_is_the_box_of_the_unit_centroids(client: TestClient, ct_imported: dict[str, Any]) -> None:
+    listing = client.get("/units", params={"level": "zcta", "limit": 5000}).json()["features"]
+    lons = [f["properties"]["centroid"][0] for f in listing]
+    lats = [f["properties"]["centroid"][1] for f in listing]
+    extent = client.get("/units/extent", params={"level": "zcta"}).json()
+    assert extent["units"] == len(listing) == 282
+    assert extent["bbox"] == pytest.approx([min(lons), min(lats), max(lons), max(lats)], abs=1e-6)
+    assert client.get("/units/extent", params={"level": "county"}).json() == {"bbox": None, "units": 0}
+    bad = client.get("/units/extent", params={"level": "zip"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(PROBLEM)
+
+
+def test_extent_across_longitude_180_keeps_the_narrow_box(client: TestClient, tmp_path: Path) -> None:
+    # four small islands on both sides of the antimeridian: the box 178..182 (east), not -179.5..179.5
+    def square(code: str, lon: float) -> dict[str, Any]:
+        ring = [[lon, 51.0], [lon + 0.2, 51.0], [lon + 0.2, 51.2], [lon, 51.2], [lon, 51.0]]
+        return {
+            "type": "Feature",
+            "properties": {"code": code},
+            "geometry": {"type": "Polygon", "coordinates": [ring]},
+        }
+
+    lons = {"A1": 178.0, "A2": 179.5, "A3": -179.9, "A4": -178.2}
+    path = tmp_path / "aleutians.geojson"
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": [square(c, x) for c, x in lons.items()]})
+    )
+    assert upload(client, path, level="custom", code_field="code").status_code == 201
+    extent = client.get("/units/extent", params={"level": "custom"}).json()
+    west, south, east, north = extent["bbox"]
+    assert extent["units"] == 4 and 178.0 < west < 178.2 and 181.8 < east < 182.0
+    assert 51.0 < south <= north < 51.2

@@ -251,12 +251,16 @@ function repsGeoJSON() {
   return { type: "FeatureCollection", features };
 }
 
+// The first view: the box of every unit of the level (from the server, not from downloaded geometry) and the
+// rep homes. A box across longitude 180 (the Aleutians) comes with its east edge above 180.
 async function unitBounds(level) {
-  const collection = await api(`/units?level=${encodeURIComponent(level)}&limit=5000&simplify=0.05`);
+  const { bbox } = await api(`/units/extent?level=${encodeURIComponent(level)}`);
   const bounds = new maplibregl.LngLatBounds();
-  const visit = (coords) => (typeof coords[0] === "number" ? bounds.extend(coords) : coords.forEach(visit));
-  for (const feature of collection.features) if (feature.geometry) visit(feature.geometry.coordinates);
-  for (const rep of state.reps.values()) if (rep.lon !== null && rep.lat !== null) bounds.extend([rep.lon, rep.lat]);
+  if (bbox) bounds.extend([[bbox[0], bbox[1]], [bbox[2], bbox[3]]]);
+  const shifted = Boolean(bbox) && bbox[2] > 180;
+  for (const rep of state.reps.values()) {
+    if (rep.lon !== null && rep.lat !== null) bounds.extend([shifted && rep.lon < 0 ? rep.lon + 360 : rep.lon, rep.lat]);
+  }
   return bounds.isEmpty() ? null : bounds;
 }
 
