@@ -13,6 +13,7 @@ import numpy as np
 from .bound import cost_rows, transport
 from .geo import EARTH_RADIUS_KM, haversine_km, lonlat_of, spherical_centre
 from .local_search import State
+from .pendant import strengthen
 from .precheck import precheck
 from .problem import Problem
 from .solution import Solution
@@ -22,6 +23,13 @@ BOUND_NOTE = (
     "(units may split), balance of measures other than the workload and the hard disruption budget; "
     "keeps the "
     "workload band, locks and anchored homes; valid for the fixed rep homes"
+)
+
+FORCED_NOTE = (
+    "a region that one unit cuts off and that is lighter than a territory lies in one territory, which lies "
+    "wholly inside the larger cut-off region around it when that region's territory through its cut cannot "
+    "hold it; the bound is the smallest over the reps of that territory's exact cost plus the Lagrangian of "
+    "the others, after supergradient steps on the prices"
 )
 
 
@@ -266,6 +274,7 @@ def solve(problem: Problem) -> Solution:
     if failed_attempt is not None:
         details["unbalanced_attempt"] = failed_attempt
     heur = details.get("heuristic", {})
+    bound_note = ""
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
     if att.mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
         # the bound's own flow, on the real band: the construction's flow ran on a band shrunk to 80 % of the
@@ -278,10 +287,24 @@ def solve(problem: Problem) -> Solution:
         )
         bound = final_bound if recentred else max(bound, final_bound)
         details[label] = {k: v for k, v in tr.items() if k not in ("owner", "prices", "arcs")}
+        # a territory the graph forces (national K=200: Hawaii must share a territory with Alaska, inside the
+        # region beyond the bridge to Washington), which the relaxation cannot see
+        deadline = clock.t0 + 0.97 * opts.time_limit if opts.time_limit > 0 else None
+        forced = strengthen(problem, att.homes, att.owner, att.fixed, tr["prices"], bound, deadline)
+        if forced is not None:
+            details["forced_territory_bound"] = {**forced[1], "value": forced[0], "relaxation": bound}
+            if forced[1].get("cut_short"):
+                notes.append("time_limit guard cut the forced-territory bound short (may differ under load)")
+            if forced[0] > bound:
+                bound = forced[0]
+                bound_note = BOUND_NOTE + "; raised by a territory the adjacency forces (" + FORCED_NOTE + ")"
+        clock.lap("forced_territory_bound")
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
     sol = _build_solution(problem, att.homes, att.owner, bound, att.mode, att.status_hint, details, notes)
+    if bound_note:
+        sol.bound_note = bound_note
     sol.timings = clock.stages
     sol.timings["total"] = round(clock.elapsed(), 4)
     return sol

@@ -32,6 +32,7 @@ import numpy as np
 from optimizer import Problem, check, solve
 from optimizer.bound import transport
 from optimizer.geo import haversine_km, lonlat_of, spherical_centre
+from optimizer.pendant import cut_regions
 
 from .run import build, default_time_limit
 
@@ -77,74 +78,27 @@ class Pendant:
 
 
 def pendant_regions(problem: Problem, min_territories: float = 0.25) -> list[Pendant]:
-    """Regions that one unit separates from the heaviest unit's side, with at least ``min_territories``
+    """Regions that one unit cuts off (``optimizer.pendant.cut_regions``) with at least ``min_territories``
     targets of workload, whose homes cannot serve them alone.
 
     A territory is connected, so only the territory that owns the cut unit can have units on both sides: every
     other territory touching the region lies wholly inside it, which bounds how many do (``inside``). The
-    transportation relaxation, and so the bound, ignores this.
+    transportation relaxation ignores this; the solver's forced-territory bound uses part of it.
     """
-    n, w = problem.n, problem.workload
-    nbrs = problem.neighbors
+    w = problem.workload
     tgt = float(problem.targets[:, 0].mean())
     tol = problem.tolerance_of(problem.workload_name) or 0.0
-    is_home = np.zeros(n)
-    is_home[problem.home_units[problem.home_units >= 0]] = 1
-    root = int(np.argmax(w))
-    disc = np.full(n, -1)
-    low = np.zeros(n, dtype=np.int64)
-    parent = np.full(n, -1)
-    sub_w, sub_h = w.astype(float).copy(), is_home.copy()
-    order: list[int] = []  # post-order
-    disc[root] = low[root] = 0
-    clock = 1
-    stack = [(root, 0)]
-    while stack:  # iterative DFS with low-links (Hopcroft-Tarjan)
-        v, i = stack[-1]
-        if i < len(nbrs[v]):
-            stack[-1] = (v, i + 1)
-            u = int(nbrs[v][i])
-            if disc[u] < 0:
-                disc[u] = low[u] = clock
-                clock += 1
-                parent[u] = v
-                stack.append((u, 0))
-            elif u != parent[v]:
-                low[v] = min(low[v], disc[u])
-            continue
-        stack.pop()
-        order.append(v)
-        if parent[v] >= 0:
-            low[parent[v]] = min(low[parent[v]], low[v])
-            sub_w[parent[v]] += sub_w[v]
-            sub_h[parent[v]] += sub_h[v]
-    post = np.empty(n, dtype=np.int64)
-    post[np.array(order)] = np.arange(len(order))
+    is_home = np.zeros(problem.n, dtype=bool)
+    is_home[problem.home_units[problem.home_units >= 0]] = True
     out = []
-    for v in order:
-        a = int(parent[v])
-        if a < 0 or low[v] < disc[a] or sub_w[v] < min_territories * tgt:
-            continue
-        h = int(sub_h[v])
-        if h * (1 - tol) * tgt <= sub_w[v] <= h * (1 + tol) * tgt:
-            continue  # its own homes could serve it exactly
-        most = int(np.floor(sub_w[v] / ((1 - tol) * tgt) + 1e-9))
-        fewest = max(0, int(np.ceil((sub_w[v] - (1 + tol) * tgt) / ((1 + tol) * tgt) - 1e-9)))
-        # the subtree of v in the DFS tree: post-order numbers in [post[v] - size + 1, post[v]]
-        out.append(Pendant(a, np.array([v]), float(sub_w[v]), h, (fewest, most)))
-    size = _subtree_sizes(parent, order)
-    for pd in out:
-        v = int(pd.units[0])
-        pd.units = np.flatnonzero((post > post[v] - size[v]) & (post <= post[v]))
+    for r in cut_regions(problem.neighbors, problem.active, w):
+        h = int(is_home[r.units].sum())
+        if r.workload < min_territories * tgt or h * (1 - tol) * tgt <= r.workload <= h * (1 + tol) * tgt:
+            continue  # small, or its own homes could serve it exactly
+        most = int(np.floor(r.workload / ((1 - tol) * tgt) + 1e-9))
+        fewest = max(0, int(np.ceil((r.workload - (1 + tol) * tgt) / ((1 + tol) * tgt) - 1e-9)))
+        out.append(Pendant(r.cut, r.units, r.workload, h, (fewest, most)))
     return out
-
-
-def _subtree_sizes(parent: np.ndarray, order: list[int]) -> np.ndarray:
-    size = np.ones(len(parent), dtype=np.int64)
-    for v in order:
-        if parent[v] >= 0:
-            size[parent[v]] += size[v]
-    return size
 
 
 def print_pendants(problem: Problem, owner: np.ndarray, top: int) -> None:
