@@ -296,8 +296,8 @@ def forced_territory_bound(
     first_value = np.nan
     for it in range(iterations + 1):
         ev, best, second = _evaluate(costs, w, lo, hi, pi, bundle, rest, outside)
-        if ev.rep < 0:
-            return np.inf, {"steps": steps, "note": "no rep can own the forced territory"}
+        if ev.rep < 0:  # no rep's band fits the region: no plan is feasible, so there is nothing to bound
+            return -np.inf, {"steps": steps, "note": "no rep can own the forced territory"}
         if it == 0:
             first_value = ev.value
         best_value = max(best_value, ev.value)

@@ -100,3 +100,24 @@ def test_no_forced_territory_without_contiguity_or_when_the_through_territory_ca
     opts = Options(tolerance=0.1, contiguity=False)
     loose = Problem(p.unit_ids, {"workload": p.workload}, p.centroids, p.edges, p.reps, opts)
     assert "forced_territory_bound" not in solve(loose).details
+
+
+def test_steps_are_skipped_when_the_first_evaluation_gains_little() -> None:
+    from optimizer.pendant import strengthen
+
+    p = _hawaii_like()
+    w, homes = p.workload, p.centroids[p.home_units]
+    lo, hi = p.bounds[0][:, 0], p.bounds[1][:, 0]
+    res = transport(p.centroids, homes, w, np.arange(p.n), lo, hi, lo, hi, 0.0, max_rounds=20)
+    owner = solve(p).assignment
+    own = np.array([p.rep_index[owner[u]] for u in p.unit_ids])
+    fixed = np.full(p.n, -1)
+    stepped = strengthen(p, homes, own, fixed, res.prices, res.bound)
+    assert stepped is not None and stepped[1]["steps"] > 0
+    # a bound so far already at the first evaluation: the steps are not worth their time
+    first = stepped[1]["first_value"]
+    skipped = strengthen(p, homes, own, fixed, res.prices, first)
+    assert skipped is not None and skipped[1]["steps"] == 0 and skipped[0] == first
+    # a locked unit turns it off (the relaxation's prices then price the lock)
+    fixed[0] = 0
+    assert strengthen(p, homes, own, fixed, res.prices, res.bound) is None
