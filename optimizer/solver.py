@@ -34,7 +34,11 @@ FORCED_NOTE = (
 
 
 def choose_centres(
-    problem: Problem, seed: int, rounds: int | None = None, info: dict[str, Any] | None = None
+    problem: Problem,
+    seed: int,
+    rounds: int | None = None,
+    info: dict[str, Any] | None = None,
+    deadline: float | None = None,
 ) -> np.ndarray:
     """Pick home units for reps without one (p-median style, seeded).
 
@@ -48,7 +52,8 @@ def choose_centres(
     home keep it. With ``centre_starts`` > 1 (Hilbert start only), every start (its own seeded offset; the
     first is the single-start offset) runs ``centre_probe_rounds`` rounds, and the start whose last
     transportation plan is cheapest continues for the remaining rounds; ``info`` (when given) receives the
-    probes' plan values and the chosen start.
+    probes' plan values and the chosen start. Past ``deadline`` (a ``time.perf_counter()`` value) every Lloyd
+    loop stops after its current round and ``info["cut_short"]`` is set.
     """
     homes = problem.home_units.copy()
     missing = np.flatnonzero(homes < 0)
@@ -134,6 +139,10 @@ def choose_centres(
             if np.array_equal(new, homes):
                 break
             homes = new
+            if deadline is not None and time.perf_counter() > deadline:
+                if info is not None:
+                    info["cut_short"] = True
+                break
         return homes, arcs, value
 
     if not small:
@@ -334,7 +343,12 @@ def _solve_for_homes(
     opts = problem.options
     owner: np.ndarray | None = None
     centre_info: dict[str, Any] = {}
-    homes_idx = choose_centres(problem, centre_seed, info=centre_info)
+    # the centre choice is fixed work (national K=200: 25 s of 60); on a machine slowed down it may not take
+    # more than half the time limit, so that the plan and its bound still fit
+    deadline = clock.t0 + 0.5 * opts.time_limit if opts.time_limit > 0 and mode == "heuristic" else None
+    homes_idx = choose_centres(problem, centre_seed, info=centre_info, deadline=deadline)
+    if centre_info.get("cut_short"):
+        notes.append("time_limit guard cut the centre choice short (run may differ under load)")
     homes = problem.home_points.copy()
     for j in range(problem.k):
         if not np.isfinite(homes[j]).all():

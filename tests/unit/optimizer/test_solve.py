@@ -229,6 +229,22 @@ def test_chosen_centres_that_cannot_be_balanced_are_chosen_again_once() -> None:
     assert not any("could not be balanced" in n for n in solve(fixed).notes)
 
 
+def test_a_slow_centre_choice_stops_at_half_the_time_limit(ct: Raw) -> None:
+    """Past half the time limit every Lloyd loop of the centre choice stops after its round: the plan is still
+    complete and checked, and the notes say the guard acted (here the limit is already over at the start)."""
+    reps = [Rep(f"r{i}") for i in range(3)]
+    opts = Options(tolerance=0.05, mode="heuristic", time_limit=1e-6, window_rounds=0)
+    p = Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, opts, ct.is_bridge)
+    sol = solve(p)
+    assert check(p, sol.assignment).ok
+    assert any("cut the centre choice short" in n for n in sol.notes)
+    assert sol.details["centre_starts"]["cut_short"] is True
+    relaxed = Problem(
+        ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, Options(tolerance=0.05), ct.is_bridge
+    )
+    assert not any("centre choice" in n for n in solve(relaxed).notes)
+
+
 def test_exact_mode_reports_a_proven_infeasible_request() -> None:
     """The pre-check passes (no unit is too heavy), but no contiguous split of 3-3-2-3-3 reaches 7 +-5 %:
     CP-SAT proves it, and the solver says so instead of returning a plan."""
