@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .bound import cost_rows
 from .problem import Problem
 
 
@@ -172,7 +173,7 @@ def forced_territories(regions: Sequence[CutRegion], lo_min: float, hi_max: floa
     first = np.array([r.first for r in regions])
     last = np.array([r.last for r in regions])
     weight = np.array([r.workload for r in regions])
-    fewest = np.maximum(0, np.ceil(weight / hi_max - 1 - 1e-12)).astype(np.int64)
+    fewest = territories_inside(weight, lo_min, hi_max)[0]
     through = weight - fewest * lo_min  # the most the territory through the cut can hold of the region
     out = []
     for b in largest:
@@ -182,6 +183,18 @@ def forced_territories(regions: Sequence[CutRegion], lo_min: float, hi_max: floa
             r = regions[int(hosts[np.lexsort((hosts, last[hosts] - first[hosts]))[0]])]
             out.append(ForcedTerritory(b, r))
     return out
+
+
+def territories_inside(workload: Any, lo_min: float, hi_max: float) -> tuple[Any, Any]:
+    """(fewest, most) territories that lie wholly inside a cut-off region of ``workload``, over all plans.
+
+    At most one territory crosses the cut and holds at most ``hi_max`` of the region; the others inside hold
+    between ``lo_min`` and ``hi_max`` each. Arrays or scalars in, the same out.
+    """
+    w = np.asarray(workload, dtype=float)
+    fewest = np.maximum(0, np.ceil(w / hi_max - 1 - 1e-12)).astype(np.int64)
+    most = np.floor(w / lo_min + 1e-9).astype(np.int64)
+    return fewest, most
 
 
 @dataclass
@@ -254,6 +267,7 @@ def forced_territory_bound(
     iterations: int = 40,
     step: float = 0.05,
     deadline: float | None = None,
+    steps_from: float = -np.inf,
 ) -> tuple[float, dict[str, Any]]:
     """A lower bound on every contiguous plan's cost that knows one forced territory.
 
@@ -277,6 +291,8 @@ def forced_territory_bound(
         Polyak step factor, times 0.8 every 10 steps.
     deadline : float, optional
         ``time.perf_counter()`` value after which no further step starts.
+    steps_from : float, optional
+        No step is taken when the first evaluation is below this value.
 
     Returns
     -------
@@ -301,7 +317,7 @@ def forced_territory_bound(
         if it == 0:
             first_value = ev.value
         best_value = max(best_value, ev.value)
-        if it == iterations or upper <= ev.value:
+        if it == iterations or upper <= ev.value or ev.value < steps_from:
             break
         if deadline is not None and time.perf_counter() > deadline:
             cut_short = True
@@ -348,8 +364,6 @@ def strengthen(
     relaxation's own prices a territory that the relaxation already serves about right gains nothing from the
     steps either (national K=500: +0.0002 % for 4 s).
     """
-    from .bound import cost_rows
-
     opts = problem.options
     act = problem.active
     wj = problem.measure_names.index(problem.workload_name)
@@ -372,12 +386,21 @@ def strengthen(
     costs = cost_rows(problem.centroids, homes, np.arange(problem.n), cur, lam)
     plan = np.flatnonzero(act & (owner >= 0))
     upper = float((w[plan] * costs[plan, owner[plan]]).sum())
-    first = [forced_territory_bound(costs, w, lo, hi, prices, f, upper, iterations=0)[0] for f in forced]
-    pick = int(np.argmax(first))
-    if first[pick] - relaxation < min_gain * abs(relaxation):
-        iterations = 0
+    pick = 0
+    if len(forced) > 1:
+        first = [forced_territory_bound(costs, w, lo, hi, prices, f, upper, iterations=0)[0] for f in forced]
+        pick = int(np.argmax(first))
     value, info = forced_territory_bound(
-        costs, w, lo, hi, prices, forced[pick], upper, iterations=iterations, deadline=deadline
+        costs,
+        w,
+        lo,
+        hi,
+        prices,
+        forced[pick],
+        upper,
+        iterations=iterations,
+        deadline=deadline,
+        steps_from=relaxation + min_gain * abs(relaxation),
     )
     info["bundle_cut"] = problem.unit_ids[int(info["bundle_cut"])]
     info["region_cut"] = problem.unit_ids[int(info["region_cut"])]

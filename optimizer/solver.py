@@ -219,6 +219,10 @@ class _Clock:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
+    def deadline(self, share: float, time_limit: float) -> float | None:
+        """The ``time.perf_counter()`` value at ``share`` of ``time_limit`` (None without a limit)."""
+        return self.t0 + share * time_limit if time_limit > 0 else None
+
 
 def solve(problem: Problem) -> Solution:
     """Solve a territory problem.
@@ -298,7 +302,7 @@ def solve(problem: Problem) -> Solution:
         details[label] = {k: v for k, v in tr.items() if k not in ("owner", "prices", "arcs")}
         # a territory the graph forces (national K=200: Hawaii must share a territory with Alaska, inside the
         # region beyond the bridge to Washington), which the relaxation cannot see
-        deadline = clock.t0 + 0.97 * opts.time_limit if opts.time_limit > 0 else None
+        deadline = clock.deadline(0.97, opts.time_limit)
         forced = strengthen(problem, att.homes, att.owner, att.fixed, tr["prices"], bound, deadline)
         if forced is not None:
             details["forced_territory_bound"] = {**forced[1], "value": forced[0], "relaxation": bound}
@@ -345,7 +349,7 @@ def _solve_for_homes(
     centre_info: dict[str, Any] = {}
     # the centre choice is fixed work (national K=200: 25 s of 60); on a machine slowed down it may not take
     # more than half the time limit, so that the plan and its bound still fit
-    deadline = clock.t0 + 0.5 * opts.time_limit if opts.time_limit > 0 and mode == "heuristic" else None
+    deadline = clock.deadline(0.5, opts.time_limit) if mode == "heuristic" else None
     homes_idx = choose_centres(problem, centre_seed, info=centre_info, deadline=deadline)
     if centre_info.get("cut_short"):
         notes.append("time_limit guard cut the centre choice short (run may differ under load)")

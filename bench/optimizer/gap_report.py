@@ -32,7 +32,7 @@ import numpy as np
 from optimizer import Problem, check, solve
 from optimizer.bound import transport
 from optimizer.geo import haversine_km, lonlat_of, spherical_centre
-from optimizer.pendant import cut_regions
+from optimizer.pendant import cut_regions, territories_inside
 
 from .run import build, default_time_limit
 
@@ -95,9 +95,8 @@ def pendant_regions(problem: Problem, min_territories: float = 0.25) -> list[Pen
         h = int(is_home[r.units].sum())
         if r.workload < min_territories * tgt or h * (1 - tol) * tgt <= r.workload <= h * (1 + tol) * tgt:
             continue  # small, or its own homes could serve it exactly
-        most = int(np.floor(r.workload / ((1 - tol) * tgt) + 1e-9))
-        fewest = max(0, int(np.ceil((r.workload - (1 + tol) * tgt) / ((1 + tol) * tgt) - 1e-9)))
-        out.append(Pendant(r.cut, r.units, r.workload, h, (fewest, most)))
+        fewest, most = territories_inside(r.workload, (1 - tol) * tgt, (1 + tol) * tgt)
+        out.append(Pendant(r.cut, r.units, r.workload, h, (int(fewest), int(most))))
     return out
 
 

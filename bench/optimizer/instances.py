@@ -103,8 +103,7 @@ def bridge_edges(lonlat: np.ndarray, edges: np.ndarray, to_core: bool = False) -
     bridges: list[tuple[int, int]] = []
     current = edges.copy()
     while True:
-        g = coo_matrix((np.ones(len(current)), (current[:, 0], current[:, 1])), shape=(n, n))
-        ncomp, labels = connected_components(g, directed=False)
+        ncomp, labels = _components(n, current)
         if ncomp == 1:
             break
         best: dict[int, tuple[float, int, int]] = {}
@@ -119,12 +118,8 @@ def bridge_edges(lonlat: np.ndarray, edges: np.ndarray, to_core: bool = False) -
         for c in range(ncomp):
             if c in best:
                 continue
-            inside = np.flatnonzero(labels == c)
             outside = np.flatnonzero(labels != c)
-            sub = cKDTree(xyz[outside])
-            d2, j = sub.query(xyz[inside], k=1)
-            i = int(np.argmin(d2))
-            best[c] = (float(d2[i]), int(inside[i]), int(outside[j[i]]))
+            best[c] = _nearest_pair(xyz, np.flatnonzero(labels == c), outside, cKDTree(xyz[outside]))
         added = set()
         for _c, (_d, u, v) in sorted(best.items()):
             key = (min(u, v), max(u, v))
@@ -137,11 +132,25 @@ def bridge_edges(lonlat: np.ndarray, edges: np.ndarray, to_core: bool = False) -
     return np.array(bridges, dtype=np.int64).reshape(-1, 2)
 
 
-def _core_links(xyz: np.ndarray, edges: np.ndarray, have: set[tuple[int, int]]) -> list[tuple[int, int]]:
-    """For every component but the largest, the pair (nearest unit pair) linking it to the largest."""
-    n = len(xyz)
+def _components(n: int, edges: np.ndarray) -> tuple[int, np.ndarray]:
     g = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     ncomp, labels = connected_components(g, directed=False)
+    return int(ncomp), labels
+
+
+def _nearest_pair(
+    xyz: np.ndarray, inside: np.ndarray, outside: np.ndarray, tree: cKDTree
+) -> tuple[float, int, int]:
+    """(chord distance, unit of ``inside``, unit of ``outside``) of the nearest pair; ``tree`` is over
+    ``xyz[outside]``."""
+    d, j = tree.query(xyz[inside], k=1)
+    i = int(np.argmin(d))
+    return float(d[i]), int(inside[i]), int(outside[j[i]])
+
+
+def _core_links(xyz: np.ndarray, edges: np.ndarray, have: set[tuple[int, int]]) -> list[tuple[int, int]]:
+    """For every component but the largest, the pair (nearest unit pair) linking it to the largest."""
+    ncomp, labels = _components(len(xyz), edges)
     core = int(np.argmax(np.bincount(labels)))
     members = np.flatnonzero(labels == core)
     tree = cKDTree(xyz[members])
@@ -149,10 +158,8 @@ def _core_links(xyz: np.ndarray, edges: np.ndarray, have: set[tuple[int, int]]) 
     for c in range(ncomp):
         if c == core:
             continue
-        inside = np.flatnonzero(labels == c)
-        d, j = tree.query(xyz[inside], k=1)
-        i = int(np.argmin(d))
-        key = (min(int(inside[i]), int(members[j[i]])), max(int(inside[i]), int(members[j[i]])))
+        _, u, v = _nearest_pair(xyz, np.flatnonzero(labels == c), members, tree)
+        key = (min(u, v), max(u, v))
         if key not in have:
             have.add(key)
             out.append(key)
