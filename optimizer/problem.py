@@ -106,6 +106,9 @@ class Options:
         Pair windows per polishing round (ranked by the gain their boundary units would see).
     window_det_time : float
         CP-SAT deterministic time limit per pair window.
+    chain_work : int
+        Work limit (candidate units examined) of one call of the cost-lowering ejection chains
+        (``optimizer.chains``), run after the local search and after every window round; 0 disables them.
     """
 
     tolerance: float | Mapping[str, float] = 0.05
@@ -133,6 +136,7 @@ class Options:
     recentre_rounds: int = 12
     relaxation_retries: int = 4
     window_det_time: float = 0.5
+    chain_work: int = 3_000_000
 
 
 @dataclass

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from .bound import cost_rows, transport
+from .chains import improve_chains
 from .geo import EARTH_RADIUS_KM, haversine_km, lonlat_of, spherical_centre
 from .local_search import State
 from .pendant import strengthen
@@ -652,6 +653,8 @@ def _heuristic(
     if opts.contiguity:
         info["swaps"] = st.improve_swaps()
         info["improve_moves"] += st.improve(max_passes=5)
+    if polish and opts.chain_work > 0:
+        info["chains"] = improve_chains(st, work=opts.chain_work)
     clock.lap("local_search")
     free = np.flatnonzero(problem.home_units < 0)
     if polish and len(free) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0:

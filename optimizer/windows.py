@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .chains import improve_chains
 from .cpsat import ModelInput, solve_model
 from .local_search import State
 
@@ -256,6 +257,8 @@ def polish_windows(
         if info["time_guard_hit"] or improved == 0:
             break
         st.improve(max_passes=3)
+        if options.chain_work > 0:
+            info["chains"] = info.get("chains", 0) + improve_chains(st, work=options.chain_work)
         if between is not None and rnd + 1 < int(options.window_rounds):
             between()
     return info

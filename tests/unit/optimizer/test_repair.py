@@ -153,7 +153,9 @@ def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.Mo
     monkeypatch.setattr(windows, "solve_window", lambda *a, **k: True)  # every window "improves"
     calls: list[int] = []
     clock = SimpleNamespace(elapsed=lambda: 0.0)
-    opts = SimpleNamespace(seed=0, window_rounds=3, window_pairs=4, window_det_time=1.0, time_limit=60.0)
+    opts = SimpleNamespace(
+        seed=0, window_rounds=3, window_pairs=4, window_det_time=1.0, time_limit=60.0, chain_work=0
+    )
     info = windows.polish_windows(st, opts, clock, between=lambda: calls.append(1))
     assert info["pair_windows"] == 3
     assert len(calls) == 2  # after rounds 1 and 2, not after the last one
