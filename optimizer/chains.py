@@ -9,13 +9,20 @@ territory only if that one passed a Honolulu unit to the third Hawaii territory.
 
 from __future__ import annotations
 
+import time
+
 from .local_search import State
 
 _TINY = 1e-9
 
 
 def improve_chains(
-    st: State, max_depth: int = 3, branch: int = 4, max_passes: int = 3, work: int = 3_000_000
+    st: State,
+    max_depth: int = 3,
+    branch: int = 4,
+    max_passes: int = 3,
+    work: int = 3_000_000,
+    deadline: float | None = None,
 ) -> int:
     """Make cost-lowering moves that balance blocks, each followed by at most ``max_depth`` repair moves.
 
@@ -31,6 +38,9 @@ def improve_chains(
         Passes over the blocked moves (a pass stops the loop when it keeps no chain).
     work : int
         Deterministic work limit: candidate units examined over the whole call.
+    deadline : float, optional
+        A ``time.perf_counter()`` value after which no chain starts (the solver's time-limit guard; the work
+        limit alone keeps the result deterministic).
 
     Returns
     -------
@@ -45,7 +55,7 @@ def improve_chains(
     for _ in range(max_passes):
         count = 0
         for _g, u, b in _blocked_moves(st):
-            if search.exhausted():
+            if search.exhausted() or (deadline is not None and time.perf_counter() > deadline):
                 return kept + count
             count += search.try_start(u, b)
         kept += count

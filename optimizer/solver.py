@@ -653,11 +653,19 @@ def _heuristic(
     if opts.contiguity:
         info["swaps"] = st.improve_swaps()
         info["improve_moves"] += st.improve(max_passes=5)
-    if polish and opts.chain_work > 0:
-        info["chains"] = improve_chains(st, work=opts.chain_work)
-    clock.lap("local_search")
     free = np.flatnonzero(problem.home_units < 0)
-    if polish and len(free) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0:
+    recentring = (
+        bool(len(free)) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0
+    )
+    # the polishing (chains, windows) stops at this share of the time limit
+    stop_at = _window_stop(opts.time_limit) if recentring else 0.8
+    if polish and opts.chain_work > 0:
+        stop = clock.deadline(stop_at, opts.time_limit)
+        info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
+        if stop is not None and time.perf_counter() > stop:
+            notes.append("time_limit guard cut the ejection chains short (run may differ under load)")
+    clock.lap("local_search")
+    if polish and recentring and homes_idx is not None:
         info["recentre"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds)
         clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
@@ -678,7 +686,7 @@ def _heuristic(
             st,
             opts,
             clock,
-            stop_at=_window_stop(opts.time_limit) if "recentre" in info else 0.8,
+            stop_at=stop_at,
             between=between,
         )
         if info["windows"].get("time_guard_hit"):

@@ -11,6 +11,7 @@ deterministic work limits, so results do not depend on machine load.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -257,8 +258,13 @@ def polish_windows(
         if info["time_guard_hit"] or improved == 0:
             break
         st.improve(max_passes=3)
-        if options.chain_work > 0:
-            info["chains"] = info.get("chains", 0) + improve_chains(st, work=options.chain_work)
+        left = options.time_limit * stop_at - clock.elapsed()
+        if options.chain_work > 0 and left > 0:
+            deadline = time.perf_counter() + left
+            info["chains"] = info.get("chains", 0) + improve_chains(
+                st, work=options.chain_work, deadline=deadline
+            )
+            info["time_guard_hit"] = time.perf_counter() > deadline
         if between is not None and rnd + 1 < int(options.window_rounds):
             between()
     return info

@@ -3,6 +3,8 @@ by the independent checker) and undo whatever does not pay."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from optimizer import Options, Problem, Rep, check, solve
@@ -85,3 +87,11 @@ def test_nothing_happens_to_a_plan_out_of_band() -> None:
     st = State(p, owner, homes, np.full(p.n, -1, dtype=np.int64))
     assert improve_chains(st) == 0
     assert st.owner_array().tolist() == owner.tolist()
+
+
+def test_no_chain_starts_after_the_deadline() -> None:
+    p, owner, homes = _ring([90.0, 210.0, 330.0])
+    st = State(p, owner, homes, np.full(p.n, -1, dtype=np.int64))
+    assert improve_chains(st, deadline=time.perf_counter() - 1.0) == 0
+    assert st.owner_array().tolist() == owner.tolist()
+    assert improve_chains(st, deadline=time.perf_counter() + 60.0) == 1  # the same chain, in time
