@@ -103,8 +103,8 @@ class _ChainSearch:
         gain = st.cost(u, a) - st.cost(u, b)
         if gain <= _TINY or not st.budget_ok(u, a, b) or not st.can_remove(u):
             return 0
-        if st.hard_budget and st.cur is not None and st.in_base[u] and b != st.cur[u]:
-            return 0
+        if st.hard_budget and _adds_disruption(st, u, b):
+            return 0  # under a hard budget, improvement never adds disruption
         self.log = []
         self._move(u, b)
         pending = [t for t in (a, b) if st.viol(t) > _TINY]
@@ -127,7 +127,7 @@ class _ChainSearch:
         if depth >= self.max_depth or self.work_left <= 0:
             return False
         t = pending[0]
-        over = any(st.loads[t][j] > st.hi[t][j] for j in range(st.m))
+        over = _needs(st, t)
         for dc, x, src, dst in self._candidates(t, over, pending, path)[: self.branch]:
             if dc >= allowance:
                 break

@@ -48,3 +48,23 @@ def test_bridges_to_core_link_every_detached_component_to_the_largest() -> None:
     assert forest == {(2, 3), (3, 4)}
     both = {tuple(e) for e in bridge_edges(lonlat, edges, to_core=True).tolist()}
     assert both == forest | {(2, 4)}
+
+
+def test_forced_share_splits_the_centre_metric_at_the_largest_cut_off_region() -> None:
+    from bench.optimizer.forced_share import largest_region, split
+
+    p, _ = _mainland_and_chain()
+    region = largest_region(p, None)
+    assert p.unit_ids[region.cut] == "u5" and sorted(region.units.tolist()) == [36, 37, 38, 39]
+    assert sorted(largest_region(p, "u37").units.tolist()) == [38, 39]
+    owner = np.array([i // 8 for i in range(36)] + [4, 4, 3, 3])  # rows of the grid, the chain to 4 and 3
+    r = split(p, owner, region)
+    assert r["touching"] == 2
+    w = p.workload
+    others = ~np.isin(owner, [3, 4])
+    # the two parts add up to the whole metric
+    assert np.isclose(r["touching_km"] + r["others_km"] * w[others].sum() / w.sum(), r["metric"])
+    # the chain in one territory: one territory touches the region
+    owner2 = owner.copy()
+    owner2[36:] = 4
+    assert split(p, owner2, region)["touching"] == 1
