@@ -208,8 +208,9 @@ def polish_windows(
 ) -> dict[str, Any]:
     """Repair windows (when needed), then pair windows ranked by how much their boundary units would gain by
     switching sides; ``options.window_rounds`` rounds of at most ``options.window_pairs`` pairs each. No
-    window starts after ``stop_at`` x ``options.time_limit`` seconds (the wall-clock guard). ``between`` runs
-    after every round that was not cut short and before the next one (e.g. re-centring the chosen centres)."""
+    window starts after ``stop_at`` x ``options.time_limit`` seconds (the wall-clock guard). After every round
+    that was not cut short, boundary moves and cost-lowering ejection chains (``options.chain_work``, no chain
+    starting past the guard), then ``between`` before the next round (e.g. re-centring the chosen centres)."""
     info: dict[str, Any] = {"repair_windows": 0, "pair_windows": 0, "improved": 0, "time_guard_hit": False}
     # one worker per polishing window: with interleaved (deterministic) search two workers cost ~4x the wall
     # time here; repair windows (rare, hard feasibility searches) use the configured workers
