@@ -33,7 +33,7 @@ import shapely
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
-from app.localdb import free_port
+from app.servicerun import start_service, stop_service
 from app.services.geography_import import ImportOptions, import_geography
 from app.settings import get_settings
 
@@ -143,28 +143,15 @@ def http_run(url: str, path: Path) -> dict[str, Any]:
     """POST the file to a real uvicorn server on loopback; wall time and the server's peak RSS."""
     import httpx
 
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": url,
         "TERRITORY_LOAD_DEMO": "false",
         "TERRITORY_ROUTING_CACHE": "false",
         "TERRITORY_MAX_UPLOAD_MB": "1024",
     }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_service(env, "--no-demo", "--workers", "0")
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        base = server.url
         started = time.perf_counter()
         with path.open("rb") as handle:
             response = httpx.post(
@@ -172,7 +159,7 @@ def http_run(url: str, path: Path) -> dict[str, Any]:
             )
         wall = time.perf_counter() - started
         response.raise_for_status()
-        server_rss = _peak_rss_mib(str(server.pid))
+        server_rss = _peak_rss_mib(str(server.process.pid))
         report = response.json()
         return {
             "wall_s": wall,
@@ -182,8 +169,7 @@ def http_run(url: str, path: Path) -> dict[str, Any]:
             "timings_s": report["timings_s"],
         }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_service(server)
 
 
 def copy_run(url: str, path: Path) -> float:

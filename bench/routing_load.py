@@ -14,7 +14,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from state_plan import add_state_plan, add_state_reps  # sibling module: scripts
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
-from app.localdb import free_port
+from app.servicerun import start_service, stop_service
 from app.services.geography_import import ImportOptions, import_geography
 from app.services.plans import lifecycle
 from app.settings import get_settings
@@ -115,21 +114,9 @@ def main() -> int:
     url = build_database(data_dir)
     print(f"database ready in {time.perf_counter() - started:.1f} s")
     points, zips = sample_points(url, 20_000, seed=42)
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": url, "TERRITORY_LOAD_DEMO": "false"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-demo", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_service({"DATABASE_URL": url, "TERRITORY_LOAD_DEMO": "false"}, "--no-demo")
+    port = server.port
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         with tempfile.TemporaryDirectory() as tmp:
             point_paths = [f"/route/point?lon={x:.6f}&lat={y:.6f}" for x, y in points]
             zip_paths = [f"/route/zip/{z}" for z in zips]
@@ -159,8 +146,7 @@ def main() -> int:
             f"(median of 5 calls, best {10_000 / best:.0f})"
         )
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        stop_service(server)
         engine_for.cache_clear()
         if not args.keep:
             drop_database(url)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from state_plan import add_state_plan, add_state_reps  # sibling module: scripts
 
 from app.db.scratch import create_fresh_database, drop_database
 from app.db.session import engine_for, session_factory, transaction
-from app.localdb import free_port
+from app.servicerun import RunningService, start_service, stop_service
 from app.services.geography_import import ImportOptions, import_geography
 from app.services.plans.importer import dissolve_territories
 from app.settings import PROJECT_ROOT, get_settings
@@ -116,29 +115,10 @@ def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def start_server(url: str) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(url: str) -> RunningService:
     """`territory serve` on a free port (no demo, no workers), once it answers /healthz."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "TERRITORY_LOAD_DEMO": "false",
-        "TERRITORY_ROUTING_CACHE": "false",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-demo", "--workers", "0", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(150):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not start")
+    env = {"DATABASE_URL": url, "TERRITORY_LOAD_DEMO": "false", "TERRITORY_ROUTING_CACHE": "false"}
+    return start_service(env, "--no-demo", "--workers", "0")
 
 
 def timed_get(client: httpx.Client, path: str) -> tuple[float, int, int]:
@@ -215,11 +195,11 @@ def main() -> int:
         f"database ready: import {timings['import']:.1f} s, dissolve {timings['dissolve']:.1f} s", flush=True
     )
     tiles = sample_tiles(url, seed=42)
-    server, port = start_server(url)
+    server = start_server(url)
     results: dict[tuple[int, bool], dict[str, list[float]]] = {}
     first: dict[str, float] = {}
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as client:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
             # the first requests build the per-level unit table and the plan's property table (empty tiles)
             first["units"] = timed_get(client, "/tiles/zcta/22/0/0.mvt")[0]
             first["plan"] = timed_get(client, f"/tiles/zcta/22/0/0.mvt?plan={plan_id}")[0]
@@ -238,8 +218,7 @@ def main() -> int:
                     print(_row(z, plan, results[(z, plan)]), flush=True)
         peer = run_peer(url, tiles, plan_id)
     finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(timeout=30)
+        stop_service(server)
         load_after = os.getloadavg()
         engine_for.cache_clear()
         if not args.keep:

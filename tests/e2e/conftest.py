@@ -6,13 +6,8 @@ drives it. A missing browser is a failure, never a skip.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +17,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, Response, sync_playwright
 
 from app.db.scratch import create_fresh_database, drop_database
-from app.localdb import free_port
-from app.settings import PROJECT_ROOT
+from app.servicerun import ServiceError, start_service, stop_service
 
 # WebGL without a GPU: ANGLE on SwiftShader (software rendering).
 CHROMIUM_ARGS = ["--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--no-sandbox"]
@@ -54,52 +48,22 @@ class Service:
         return httpx.Client(base_url=self.url, timeout=60)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the service's process group (API and its worker), then SIGKILL what is left."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    with contextlib.suppress(ProcessLookupError):  # the worker child may outlive its parent briefly
-        os.killpg(process.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """`territory serve` (demo workspace, one optimization worker) on a fresh database and a free port."""
     database_url = create_fresh_database("territory_e2e")
-    port = free_port()
     log = tmp_path_factory.mktemp("service") / "serve.log"
-    env = {**os.environ, "DATABASE_URL": database_url, "TERRITORY_LOAD_DEMO": "true"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    env = {"DATABASE_URL": database_url, "TERRITORY_LOAD_DEMO": "true"}
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the service exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the service did not answer within {STARTUP_TIMEOUT_S} s:\n{log.read_text()}")
-            time.sleep(0.5)
-        yield Service(url=url, database_url=database_url, log=log)
+        try:
+            running = start_service(env, log=log, timeout_s=STARTUP_TIMEOUT_S)
+        except ServiceError as exc:
+            pytest.fail(str(exc))
+        try:
+            yield Service(url=running.url, database_url=database_url, log=log)
+        finally:
+            stop_service(running)
     finally:
-        _stop(process)
         drop_database(database_url)
 
 
