@@ -29,9 +29,12 @@ class RunningService:
     """A started `territory serve`: its process (leader of its own process group), base URL and log."""
 
     process: subprocess.Popen[bytes]
-    url: str
     port: int
     log: Path | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
 
 def start_service(
@@ -51,7 +54,7 @@ def start_service(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    service = RunningService(process, f"http://127.0.0.1:{port}", port, log)
+    service = RunningService(process, port, log)
     try:
         _wait_healthy(service, timeout_s)
     except BaseException:

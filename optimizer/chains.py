@@ -48,7 +48,7 @@ def improve_chains(
         Number of chains kept. Every kept chain lowers the total cost; every territory ends in its band and
         connected, locked units stay, and the disruption budget holds.
     """
-    if st.total_viol() > _TINY:
+    if st.total_viol() > _TINY or (deadline is not None and time.perf_counter() > deadline):
         return 0
     search = _ChainSearch(st, max_depth, branch, work)
     kept = 0
@@ -103,8 +103,8 @@ class _ChainSearch:
         gain = st.cost(u, a) - st.cost(u, b)
         if gain <= _TINY or not st.budget_ok(u, a, b) or not st.can_remove(u):
             return 0
-        if st.hard_budget and _adds_disruption(st, u, b):
-            return 0  # under a hard budget, improvement never adds disruption
+        if st.adds_disruption_under_budget(u, b):
+            return 0
         self.log = []
         self._move(u, b)
         pending = [t for t in (a, b) if st.viol(t) > _TINY]
@@ -127,7 +127,7 @@ class _ChainSearch:
         if depth >= self.max_depth or self.work_left <= 0:
             return False
         t = pending[0]
-        over = _needs(st, t)
+        over = st.is_over(t)
         for dc, x, src, dst in self._candidates(t, over, pending, path)[: self.branch]:
             if dc >= allowance:
                 break
@@ -161,10 +161,10 @@ class _ChainSearch:
                 c = own[v]
                 if c < 0 or c == t:
                     continue
-                if c in path and not (c in pending and _needs(st, c) == (not over)):
+                if c in path and not (c in pending and st.is_over(c) == (not over)):
                     continue
                 x, src, dst = (y, t, c) if over else (v, c, t)
-                if (x, dst) in seen or not st.movable(x) or (st.hard_budget and _adds_disruption(st, x, dst)):
+                if (x, dst) in seen or not st.movable(x) or st.adds_disruption_under_budget(x, dst):
                     continue
                 seen.add((x, dst))
                 landed = [st.loads[t][j] + sign * row[x][j] for j in range(st.m)]
@@ -173,12 +173,3 @@ class _ChainSearch:
                 out.append((st.cost(x, dst) - st.cost(x, src), x, src, dst))
         out.sort()
         return out
-
-
-def _needs(st: State, t: int) -> bool:
-    """True when ``t`` is over its band (it must give), False when under (it must take)."""
-    return any(st.loads[t][j] > st.hi[t][j] for j in range(st.m))
-
-
-def _adds_disruption(st: State, x: int, dst: int) -> bool:
-    return st.cur is not None and st.in_base[x] and dst != st.cur[x]

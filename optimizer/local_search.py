@@ -135,6 +135,10 @@ class State:
     def total_viol(self) -> float:
         return sum(self.viol(k) for k in range(self.k))
 
+    def is_over(self, k: int) -> bool:
+        """Territory ``k`` is above its band in some measure (it must give units, not take them)."""
+        return any(self.loads[k][j] > self.hi[k][j] for j in range(self.m))
+
     def delta_viol(self, u: int, a: int, b: int) -> float:
         row = self.vals[u]
         la = [self.loads[a][j] - row[j] for j in range(self.m)]
@@ -148,6 +152,11 @@ class State:
         return self.viol_of(a, la) + self.viol_of(b, lb) - self.viol(a) - self.viol(b)
 
     # ----- disruption -----
+    def adds_disruption_under_budget(self, u: int, b: int) -> bool:
+        """Under a hard move budget, giving ``u`` to ``b`` moves it away from its current rep: improvement
+        never does that (only balance repair may spend the budget)."""
+        return self.hard_budget and self.cur is not None and self.in_base[u] and b != self.cur[u]
+
     def budget_ok(self, u: int, a: int, b: int) -> bool:
         return self.budget_ok_group([u], a, b)
 
@@ -460,7 +469,7 @@ class State:
     # ----- balance repair -----
     def _best_single(self, k: int) -> tuple[list[int], int, int] | None:
         """Best single (or detach-group) move that lowers the total violation, involving territory ``k``."""
-        over = any(self.loads[k][j] > self.hi[k][j] for j in range(self.m))
+        over = self.is_over(k)
         under = any(self.loads[k][j] < self.lo[k][j] for j in range(self.m))
         cands: list[tuple[float, int, int, int]] = []
         own = self.owner
@@ -504,7 +513,7 @@ class State:
 
     def _chain(self, k: int, max_len: int = 6, max_paths: int = 4) -> bool:
         """Push (or pull) workload along a path of adjacent territories to one with room."""
-        over = any(self.loads[k][j] > self.hi[k][j] for j in range(self.m))
+        over = self.is_over(k)
         parent = {k: -1}
         queue = deque([k])
         depth = {k: 0}
@@ -571,7 +580,7 @@ class State:
         its band (or no worse than before), ``k0`` ends closer to its band, every move keeps both territories
         connected and the disruption budget holds. Depth-first over candidate units (cheapest first), at most
         ``budget`` tried moves; returns True when the moves were kept (total violation dropped)."""
-        over = any(self.loads[k0][j] > self.hi[k0][j] for j in range(self.m))
+        over = self.is_over(k0)
         v0 = self.viol(k0)
         if v0 <= 0 or self.eject_work > self.eject_limit:
             return False
@@ -703,8 +712,8 @@ class State:
                         continue
                     if self.delta_viol(u, a, b) > _TINY or not self.budget_ok(u, a, b):
                         continue
-                    if self.hard_budget and self.cur is not None and self.in_base[u] and b != self.cur[u]:
-                        continue  # under a hard budget, improvement never adds disruption
+                    if self.adds_disruption_under_budget(u, b):
+                        continue
                     best = (dc, b)
                 if best is not None and self.can_remove(u):
                     self.move(u, best[1])
@@ -750,14 +759,7 @@ class State:
                             continue
                         if not self.budget_ok_group([u], a, b):
                             continue
-                        if (
-                            self.hard_budget
-                            and self.cur is not None
-                            and (
-                                (self.in_base[u] and self.cur[u] != b)
-                                or (self.in_base[v] and self.cur[v] != a)
-                            )
-                        ):
+                        if self.adds_disruption_under_budget(u, b) or self.adds_disruption_under_budget(v, a):
                             continue
                         if not self.can_remove(u):
                             continue

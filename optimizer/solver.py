@@ -288,7 +288,7 @@ def solve(problem: Problem) -> Solution:
     if failed_attempt is not None:
         details["unbalanced_attempt"] = failed_attempt
     heur = details.get("heuristic", {})
-    bound_note = ""
+    bound_note = BOUND_NOTE if att.mode != "exact" else BOUND_NOTE + "; or CP-SAT's own bound when higher"
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
     if att.mode == "heuristic" and (recentred or problem.tolerance_of(problem.workload_name) is not None):
         # the bound's own flow, on the real band: the construction's flow ran on a band shrunk to 80 % of the
@@ -316,9 +316,9 @@ def solve(problem: Problem) -> Solution:
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
-    sol = _build_solution(problem, att.homes, att.owner, bound, att.mode, att.status_hint, details, notes)
-    if bound_note:
-        sol.bound_note = bound_note
+    sol = _build_solution(
+        problem, att.homes, att.owner, bound, bound_note, att.mode, att.status_hint, details, notes
+    )
     sol.timings = clock.stages
     sol.timings["total"] = round(clock.elapsed(), 4)
     return sol
@@ -673,7 +673,7 @@ def _heuristic(
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
         between = None
-        if "recentre" in info and homes_idx is not None:
+        if recentring and homes_idx is not None:
             hidx = homes_idx
 
             def between() -> None:
@@ -692,7 +692,7 @@ def _heuristic(
         if info["windows"].get("time_guard_hit"):
             notes.append("time_limit guard cut the window polishing short (run may differ under load)")
         clock.lap("windows")
-        if "recentre" in info and homes_idx is not None:
+        if recentring and homes_idx is not None:
             info["recentre_final"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds)
             clock.lap("recentre_final")
     details["heuristic"] = info
@@ -816,6 +816,7 @@ def _build_solution(
     homes: np.ndarray,
     owner: np.ndarray,
     bound: float,
+    bound_note: str,
     mode: str,
     status_hint: str,
     details: dict[str, Any],
@@ -926,7 +927,7 @@ def _build_solution(
         moved_workload=moved_w,
         lower_bound=float(bound) if np.isfinite(bound) else None,
         gap=gap,
-        bound_note=BOUND_NOTE if mode != "exact" else BOUND_NOTE + "; or CP-SAT's own bound when higher",
+        bound_note=bound_note,
         mode=mode,
         seed=problem.options.seed,
         notes=notes,

@@ -259,13 +259,12 @@ def polish_windows(
         if info["time_guard_hit"] or improved == 0:
             break
         st.improve(max_passes=3)
-        left = options.time_limit * stop_at - clock.elapsed()
-        if options.chain_work > 0 and left > 0:
-            deadline = time.perf_counter() + left
+        if options.chain_work > 0:
+            deadline = clock.deadline(stop_at, options.time_limit)
             info["chains"] = info.get("chains", 0) + improve_chains(
                 st, work=options.chain_work, deadline=deadline
             )
-            info["time_guard_hit"] = time.perf_counter() > deadline
+            info["time_guard_hit"] = deadline is not None and time.perf_counter() > deadline
         if between is not None and rnd + 1 < int(options.window_rounds):
             between()
     return info

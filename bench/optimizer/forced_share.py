@@ -41,11 +41,12 @@ def split(problem: Problem, owner: np.ndarray, region: CutRegion) -> dict[str, f
     """Average km to territory centre, and the part of it in the territories touching ``region``."""
     w = problem.workload
     km = haversine_km(problem.centroids, centroids_of(problem, owner)[owner])
-    touching = np.isin(owner, np.unique(owner[region.units]))
+    reached = np.unique(owner[region.units])
+    touching = np.isin(owner, reached)
     total_w = float(w.sum())
     return {
         "metric": float((w * km).sum()) / total_w,
-        "touching": len(np.unique(owner[region.units])),
+        "touching": len(reached),
         "touching_km": float((w * km)[touching].sum()) / total_w,
         "others_km": float((w * km)[~touching].sum() / w[~touching].sum()),
     }
