@@ -35,6 +35,30 @@ def spherical_centre(xyz: np.ndarray, w: np.ndarray) -> np.ndarray | None:
     return v / nv if nv > 0 else None
 
 
+def centre_drift(xyz: np.ndarray, w: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """How a territory's distance sum moves with its centroid when a unit joins or leaves.
+
+    Parameters
+    ----------
+    xyz : (m, 3) unit vectors of the territory's units.
+    w : (m,) their workloads.
+    centre : (3,) the territory's workload-weighted spherical centroid (:func:`spherical_centre`).
+
+    Returns
+    -------
+    (3,) vector ``g`` in km: adding workload ``w_u`` at unit vector ``x_u`` moves the centroid towards it
+    and changes the members' weighted great-circle distance sum to the centroid by about ``-w_u g . x_u``
+    (removing the unit, by about ``+w_u g . x_u``). It is zero where the centroid is also the weighted
+    geometric median.
+    """
+    tangent = xyz - (xyz @ centre)[:, None] * centre[None, :]
+    length = np.linalg.norm(tangent, axis=1)
+    length[length == 0] = 1.0
+    pull = (w[:, None] * tangent / length[:, None]).sum(0)
+    mass = float(np.linalg.norm((w[:, None] * xyz).sum(0)))
+    return EARTH_RADIUS_KM * pull / mass if mass > 0 else np.zeros(3)
+
+
 def nearest_homes(lonlat: np.ndarray, homes: np.ndarray, k: int) -> np.ndarray:
     """Indices (n, k) of the ``k`` nearest homes of every unit, nearest first (ties by index)."""
     k = min(k, len(homes))

@@ -66,6 +66,9 @@ class State:
         self.hlon: list[float]
         self.hlat: list[float]
         self.hcos: list[float]
+        # (K, 3) centre drift per territory (geo.centre_drift) while the homes are moving centroids, else None
+        self.drift: list[list[float]] | None = None
+        self.uxyz: list[list[float]] | None = None
         self.set_homes(homes)
         cur = problem.current_owner
         self.cur: list[int] | None = None if cur is None else cur.tolist()
@@ -94,12 +97,20 @@ class State:
                     self.moved_units += 1
                     self.moved_w += self.w[u]
 
-    def set_homes(self, homes: np.ndarray) -> None:
-        """Measure costs from new rep homes (lon/lat, (K, 2))."""
+    def set_homes(self, homes: np.ndarray, drift: np.ndarray | None = None) -> None:
+        """Measure costs from new rep homes (lon/lat, (K, 2)).
+
+        With ``drift`` ((K, 3), :func:`optimizer.geo.centre_drift` of each territory, zero rows for fixed
+        homes) the homes are the territories' centroids and a unit's cost also counts, to first order, how
+        its move shifts the centroid it joins or leaves and with it the distance of every other member.
+        """
         hr = np.radians(homes)
         self.hlon = hr[:, 0].tolist()
         self.hlat = hr[:, 1].tolist()
         self.hcos = np.cos(hr[:, 1]).tolist()
+        self.drift = None if drift is None else drift.tolist()
+        if drift is not None and self.uxyz is None:
+            self.uxyz = self.p.unit_xyz.tolist()
 
     # ----- costs -----
     def dist(self, u: int, k: int) -> float:
@@ -110,6 +121,9 @@ class State:
 
     def cost(self, u: int, k: int) -> float:
         c = self.w[u] * self.dist(u, k)
+        if self.drift is not None and self.uxyz is not None:
+            g, x = self.drift[k], self.uxyz[u]
+            c -= self.w[u] * (g[0] * x[0] + g[1] * x[1] + g[2] * x[2])
         if self.lam and self.cur is not None and self.cur[u] != k:
             c += self.lam * self.w[u]
         return c

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 
 from .bound import cost_rows, transport
 from .chains import improve_chains
-from .geo import EARTH_RADIUS_KM, haversine_km, lonlat_of, spherical_centre
+from .geo import EARTH_RADIUS_KM, centre_drift, haversine_km, lonlat_of, spherical_centre
 from .local_search import State
 from .pendant import strengthen
 from .precheck import precheck
@@ -738,39 +739,74 @@ def _recentre(
 ) -> dict[str, Any]:
     """Lloyd steps on the contiguous plan: move each solver-chosen centre to its territory's workload-weighted
     spherical centroid (``homes_idx`` reports the distinct active unit nearest it), then improve the plan for
-    the new centres (boundary moves and swaps; balance, contiguity and budget hold). ``homes`` and
-    ``homes_idx`` are updated in place. The cost becomes the distance of units to their territory's centre."""
+    the moving centres: boundary moves and swaps priced with each territory's centre drift (a move's
+    first-order effect, through the centroid it shifts, on the distances of the other members); balance,
+    contiguity and budget hold. The plan's cost at its own centroids is measured before every step, and a step
+    that does not lower it is undone and ends the loop. ``homes`` and ``homes_idx`` are updated in place; the
+    state is left priced for the final centres and their drift, so later polishing sees the same costs."""
     from scipy.spatial import cKDTree
 
     act = np.flatnonzero(problem.active)
-    xyz = problem.unit_xyz
-    tree = cKDTree(xyz[act])
-    w = problem.workload
-    out: dict[str, Any] = {"rounds": 0, "moves": 0, "cost_before": st.total_cost()}
-    for _ in range(rounds):
+    tree = cKDTree(problem.unit_xyz[act])
+    out: dict[str, Any] = {"rounds": 0, "moves": 0}
+    best_cost = math.inf
+    best_owner = st.owner_array()
+    for step in range(rounds + 1):
         owner = st.owner_array()
-        changed = False
-        taken = set(homes_idx[problem.home_units >= 0].tolist())
-        for j, c3 in _territory_centres(owner, free, xyz, w):
-            point = lonlat_of(c3)
-            if float(np.abs(homes[j] - point).max()) > 1e-6:
-                changed = True
-            homes[j] = point  # the centroid itself: the cost then is the distance to the territory's centre
-            unit = _nearest_free_unit(tree, act, c3, taken, 8)
-            if unit is not None:
-                homes_idx[j] = unit  # reported home: the unit nearest the centre
-        if not changed:
+        changed, drift = _centres_of_plan(problem, owner, homes, homes_idx, free, tree, act)
+        st.set_homes(homes)
+        cost = st.total_cost()
+        out.setdefault("cost_before", cost)
+        if cost >= best_cost:
+            for u in np.flatnonzero(owner != best_owner).tolist():
+                st.move(u, int(best_owner[u]))
+            _, drift = _centres_of_plan(problem, best_owner, homes, homes_idx, free, tree, act)
+            out["undone"] = True
+            break
+        best_cost, best_owner = cost, owner
+        if not changed or step == rounds:
             break
         out["rounds"] += 1
-        st.set_homes(homes)
+        st.set_homes(homes, drift)
         moves = st.improve(max_passes=10)
         if problem.options.contiguity:
-            st.improve_swaps(max_passes=1)
+            moves += st.improve_swaps(max_passes=1)
         out["moves"] += moves
         if moves == 0:
             break
-    out["cost_after"] = st.total_cost()
+    st.set_homes(homes, drift)
+    out["cost_after"] = best_cost
     return out
+
+
+def _centres_of_plan(
+    problem: Problem,
+    owner: np.ndarray,
+    homes: np.ndarray,
+    homes_idx: np.ndarray,
+    free: np.ndarray,
+    tree: Any,
+    act: np.ndarray,
+) -> tuple[bool, np.ndarray]:
+    """Set ``homes`` of the reps in ``free`` to their territories' centroids and ``homes_idx`` to the distinct
+    active unit nearest each; return whether any home moved and the (K, 3) centre drift (zero for the
+    others)."""
+    xyz = problem.unit_xyz
+    w = problem.workload
+    drift = np.zeros((problem.k, 3))
+    changed = False
+    taken = set(homes_idx[problem.home_units >= 0].tolist())
+    for j, c3 in _territory_centres(owner, free, xyz, w):
+        point = lonlat_of(c3)
+        if float(np.abs(homes[j] - point).max()) > 1e-6:
+            changed = True
+        homes[j] = point  # the centroid itself: the cost then is the distance to the territory's centre
+        unit = _nearest_free_unit(tree, act, c3, taken, 8)
+        if unit is not None:
+            homes_idx[j] = unit  # reported home: the unit nearest the centre
+        sel = owner == j
+        drift[j] = centre_drift(xyz[sel], w[sel], c3)
+    return changed, drift
 
 
 def _fragment_arcs(problem: Problem, owner: np.ndarray, homes: np.ndarray, fixed: np.ndarray) -> np.ndarray:
