@@ -661,17 +661,13 @@ def _heuristic(
     # the polishing (chains, windows) stops at this share of the time limit
     stop_at = _window_stop(opts.time_limit) if recentring else 0.8
     stop = clock.deadline(stop_at, opts.time_limit)
-    # the re-centring steps before and between the window rounds make ejection chains too
-    rc_work = opts.chain_work if polish else 0
     if polish and opts.chain_work > 0:
         info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
         if stop is not None and time.perf_counter() > stop:
             notes.append("time_limit guard cut the ejection chains short (run may differ under load)")
     clock.lap("local_search")
     if polish and recentring and homes_idx is not None:
-        info["recentre"] = _recentre(
-            problem, st, homes, homes_idx, free, opts.recentre_rounds, chain_work=rc_work, deadline=stop
-        )
+        info["recentre"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=stop)
         clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
         from .windows import polish_windows
@@ -684,7 +680,7 @@ def _heuristic(
             def between() -> None:
                 # new centres between the rounds: the next round's windows are ranked for them
                 info.setdefault("recentre_between", []).append(
-                    _recentre(problem, st, homes, hidx, free, opts.recentre_rounds, rc_work, stop)
+                    _recentre(problem, st, homes, hidx, free, opts.recentre_rounds, deadline=stop)
                 )
 
         info["windows"] = polish_windows(
@@ -698,10 +694,10 @@ def _heuristic(
             notes.append("time_limit guard cut the window polishing short (run may differ under load)")
         clock.lap("windows")
         if recentring and homes_idx is not None:
-            # the last steps may run into half of the time kept after the polishing
-            final_stop = clock.deadline((1.0 + stop_at) / 2, opts.time_limit)
+            # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
+            final_stop = clock.deadline(stop_at + (1.0 - stop_at) / 4, opts.time_limit)
             info["recentre_final"] = _recentre(
-                problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop
+                problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
             )
             clock.lap("recentre_final")
     if any(x.get("cut_short") for x in [info.get("recentre", {}), info.get("recentre_final", {})]):
@@ -751,8 +747,8 @@ def _recentre(
     homes_idx: np.ndarray,
     free: np.ndarray,
     rounds: int,
-    chain_work: int = 0,
     deadline: float | None = None,
+    drift: bool = True,
 ) -> dict[str, Any]:
     """Lloyd steps on the contiguous plan: move each solver-chosen centre to its territory's workload-weighted
     spherical centroid (``homes_idx`` reports the distinct active unit nearest it), then improve the plan for
@@ -761,8 +757,9 @@ def _recentre(
     contiguity and budget hold. The plan's cost at its own centroids is measured before every step, and a step
     that does not lower it is undone and ends the loop. ``homes`` and ``homes_idx`` are updated in place; the
     state is left priced for the final centres and their drift, so later polishing sees the same costs.
-    ``chain_work`` > 0 adds cost-lowering ejection chains to every step; past ``deadline`` (a
-    ``time.perf_counter()`` value) no further step starts (``cut_short`` says so)."""
+    Past ``deadline`` (a ``time.perf_counter()`` value) no further step starts (``cut_short`` says so).
+    ``drift=False`` prices the steps for fixed centres (the plan then ends optimal for the centres its bound
+    is computed for), still keeping only steps that bring the plan closer to its own centroids."""
     from scipy.spatial import cKDTree
 
     act = np.flatnonzero(problem.active)
@@ -772,14 +769,14 @@ def _recentre(
     best_owner = st.owner_array()
     for step in range(rounds + 1):
         owner = st.owner_array()
-        changed, drift = _centres_of_plan(problem, owner, homes, homes_idx, free, tree, act)
+        changed, pull = _centres_of_plan(problem, owner, homes, homes_idx, free, tree, act)
         st.set_homes(homes)
         cost = st.total_cost()
         out.setdefault("cost_before", cost)
         if cost >= best_cost:
             for u in np.flatnonzero(owner != best_owner).tolist():
                 st.move(u, int(best_owner[u]))
-            _, drift = _centres_of_plan(problem, best_owner, homes, homes_idx, free, tree, act)
+            _, pull = _centres_of_plan(problem, best_owner, homes, homes_idx, free, tree, act)
             out["undone"] = True
             break
         best_cost, best_owner = cost, owner
@@ -789,16 +786,14 @@ def _recentre(
             out["cut_short"] = True
             break
         out["rounds"] += 1
-        st.set_homes(homes, drift)
+        st.set_homes(homes, pull if drift else None)
         moves = st.improve(max_passes=10)
         if problem.options.contiguity:
             moves += st.improve_swaps(max_passes=1)
-        if chain_work > 0:
-            moves += improve_chains(st, work=chain_work, deadline=deadline)
         out["moves"] += moves
         if moves == 0:
             break
-    st.set_homes(homes, drift)
+    st.set_homes(homes, pull if drift else None)
     out["cost_after"] = best_cost
     return out
 
