@@ -151,6 +151,10 @@ def test_page_draws_the_active_plan_from_tiles(
     assert rendered(page, "territory-fill") == set(expected), "every unit of the workspace is drawn"
     assert len(rendered(page, "rep-homes", "rep")) == 12
     expect(page.locator("#balance tr[data-rep]")).to_have_count(len(territories))
+    # every drawn rep gets its colour from the tiles (the scan of loaded tiles stops once all reps have one)
+    page.wait_for_function(
+        "(reps) => reps.every((r) => territoryMap.state.repColors.has(r))", arg=sorted(territories)
+    )
     assert_clean(page, page_log)
 
 

@@ -15,6 +15,7 @@ const state = {
   level: "county",
   reps: new Map(),   // external id -> rep
   repColors: new Map(), // external id -> palette index (from the tiles)
+  repColorsComplete: false, // every rep has its colour: no more scans of the loaded tiles
   diagnostics: null,
   comparison: null,
   compareDiagnostics: null, // diagnostics of the compared plan (its balance)
@@ -200,6 +201,7 @@ function tileLayers() {
 // re-pointing while tiles are still loading can leave tiles of the previous URL on the map.
 function addTileLayers() {
   map.addSource("tiles", { type: "vector", tiles: [tileUrl()], minzoom: 0, maxzoom: 14 });
+  state.repColorsComplete = false;
   for (const layer of tileLayers()) {
     layer.layout = { ...(layer.layout || {}), visibility: layerVisible(layer.id) ? "visible" : "none" };
     map.addLayer(layer, "rep-homes");
@@ -238,6 +240,7 @@ async function loadPlans() {
 async function loadReps() {
   const page = await api("/reps?limit=5000");
   state.reps = new Map(page.items.map((rep) => [rep.external_id, rep]));
+  state.repColorsComplete = false;
 }
 
 function repsGeoJSON() {
@@ -269,9 +272,10 @@ async function defaultLevel() {
   return collection.features.length ? collection.features[0].properties.level : "county";
 }
 
-// Rep colours come from the tiles (stable per rep); the panel and the rep markers reuse them.
+// Rep colours come from the tiles (stable per rep); the panel and the rep markers reuse them. Once every rep
+// has one, the scan of the loaded tiles stops until the reps or the tile source change.
 function collectRepColors() {
-  if (!map.getSource("tiles")) return;
+  if (state.repColorsComplete || !map.getSource("tiles")) return;
   let changed = false;
   for (const feature of map.querySourceFeatures("tiles", { sourceLayer: "territories" })) {
     const { rep, color } = feature.properties;
@@ -280,6 +284,7 @@ function collectRepColors() {
       changed = true;
     }
   }
+  state.repColorsComplete = state.reps.size > 0 && [...state.reps.keys()].every((id) => state.repColors.has(id));
   if (changed) {
     map.getSource("reps").setData(repsGeoJSON());
     renderBalance();
