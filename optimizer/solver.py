@@ -134,7 +134,7 @@ def choose_centres(
             own = res.owner
             used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
             new = homes.copy()
-            for j, c3 in _territory_centres(own, missing, xyz, w):
+            for j, c3, _ in _territory_centres(own, missing, xyz, w):
                 unit = _nearest_free_unit(tree, act, c3, used, 16)
                 if unit is not None:
                     new[j] = unit
@@ -162,15 +162,16 @@ def choose_centres(
 
 def _territory_centres(
     owner: np.ndarray, reps: np.ndarray, xyz: np.ndarray, w: np.ndarray
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(rep, workload-weighted spherical centre) for each of ``reps`` whose territory has a defined centre."""
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(rep, workload-weighted spherical centre, member mask) for each of ``reps`` whose territory has a
+    defined centre."""
     for j in reps.tolist():
         sel = owner == j
         if not sel.any():
             continue
         c3 = spherical_centre(xyz[sel], w[sel])
         if c3 is not None:
-            yield j, c3
+            yield j, c3, sel
 
 
 def _nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
@@ -700,7 +701,8 @@ def _heuristic(
                 problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
             )
             clock.lap("recentre_final")
-    if any(x.get("cut_short") for x in [info.get("recentre", {}), info.get("recentre_final", {})]):
+    steps = [info.get("recentre", {}), *info.get("recentre_between", []), info.get("recentre_final", {})]
+    if any(x.get("cut_short") for x in steps):
         notes.append("time_limit guard cut the re-centring short (run may differ under load)")
     details["heuristic"] = info
     return st.owner_array()
@@ -756,7 +758,7 @@ def _recentre(
     first-order effect, through the centroid it shifts, on the distances of the other members); balance,
     contiguity and budget hold. The plan's cost at its own centroids is measured before every step, and a step
     that does not lower it is undone and ends the loop. ``homes`` and ``homes_idx`` are updated in place; the
-    state is left priced for the final centres and their drift, so later polishing sees the same costs.
+    state is left priced for the final centres (and their drift), so later polishing sees the same costs.
     Past ``deadline`` (a ``time.perf_counter()`` value) no further step starts (``cut_short`` says so).
     ``drift=False`` prices the steps for fixed centres (the plan then ends optimal for the centres its bound
     is computed for), still keeping only steps that bring the plan closer to its own centroids."""
@@ -815,7 +817,7 @@ def _centres_of_plan(
     drift = np.zeros((problem.k, 3))
     changed = False
     taken = set(homes_idx[problem.home_units >= 0].tolist())
-    for j, c3 in _territory_centres(owner, free, xyz, w):
+    for j, c3, sel in _territory_centres(owner, free, xyz, w):
         point = lonlat_of(c3)
         if float(np.abs(homes[j] - point).max()) > 1e-6:
             changed = True
@@ -823,7 +825,6 @@ def _centres_of_plan(
         unit = _nearest_free_unit(tree, act, c3, taken, 8)
         if unit is not None:
             homes_idx[j] = unit  # reported home: the unit nearest the centre
-        sel = owner == j
         drift[j] = centre_drift(xyz[sel], w[sel], c3)
     return changed, drift
 
