@@ -61,8 +61,9 @@ def sample_points(url: str, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
     return points, [rows[i][0] for i in pick]
 
 
-def wrk(url_path: str, port: int, script: Path, seconds: int, connections: int = 32) -> dict[str, float]:
-    """Run wrk and parse requests/s and latency percentiles (ms)."""
+def wrk(base_url: str, script: Path, seconds: int, connections: int = 32) -> dict[str, float]:
+    """Run wrk against ``base_url`` (the Lua ``script`` picks each request's path) and parse requests/s and
+    latency percentiles (ms)."""
     out = subprocess.run(
         [
             "wrk",
@@ -72,7 +73,7 @@ def wrk(url_path: str, port: int, script: Path, seconds: int, connections: int =
             "--latency",
             "-s",
             str(script),
-            f"http://127.0.0.1:{port}{url_path}",
+            f"{base_url}/",
         ],
         capture_output=True,
         text=True,
@@ -89,9 +90,9 @@ def wrk(url_path: str, port: int, script: Path, seconds: int, connections: int =
     return result
 
 
-def lua_script(folder: Path, paths: list[str]) -> Path:
-    """A wrk script that cycles through ``paths``."""
-    script = folder / "paths.lua"
+def lua_script(folder: Path, name: str, paths: list[str]) -> Path:
+    """A wrk script ``folder/name.lua`` that cycles through ``paths``."""
+    script = folder / f"{name}.lua"
     body = ",\n".join(f'"{p}"' for p in paths)
     script.write_text(
         "local paths = {\n" + body + "\n}\nlocal i = 0\n"
@@ -115,22 +116,23 @@ def main() -> int:
     print(f"database ready in {time.perf_counter() - started:.1f} s")
     points, zips = sample_points(url, 20_000, seed=42)
     server = start_service({"DATABASE_URL": url, "TERRITORY_LOAD_DEMO": "false"}, "--no-demo")
-    port = server.port
     try:
         with tempfile.TemporaryDirectory() as tmp:
             point_paths = [f"/route/point?lon={x:.6f}&lat={y:.6f}" for x, y in points]
             zip_paths = [f"/route/zip/{z}" for z in zips]
             # warm-up, then measure
-            wrk("/", port, lua_script(Path(tmp), point_paths), 3)
-            single = {c: wrk("/", port, lua_script(Path(tmp), point_paths), args.seconds, c) for c in (8, 32)}
-            by_zip = {c: wrk("/", port, lua_script(Path(tmp), zip_paths), args.seconds, c) for c in (8, 32)}
+            point_script = lua_script(Path(tmp), "points", point_paths)
+            zip_script = lua_script(Path(tmp), "zips", zip_paths)
+            wrk(server.url, point_script, 3)
+            single = {c: wrk(server.url, point_script, args.seconds, c) for c in (8, 32)}
+            by_zip = {c: wrk(server.url, zip_script, args.seconds, c) for c in (8, 32)}
         payload = {"points": [{"lon": float(x), "lat": float(y)} for x, y in points[:10_000]]}
-        with httpx.Client(timeout=60) as client:
-            client.post(f"http://127.0.0.1:{port}/route/batch", json=payload)
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            client.post("/route/batch", json=payload)
             times = []
             for _ in range(5):
                 t0 = time.perf_counter()
-                response = client.post(f"http://127.0.0.1:{port}/route/batch", json=payload)
+                response = client.post("/route/batch", json=payload)
                 times.append(time.perf_counter() - t0)
                 assert response.json()["matched"] == 10_000, response.text[:300]
         best, median = min(times), float(np.median(times))
