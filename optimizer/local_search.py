@@ -799,3 +799,13 @@ class State:
 
     def owner_array(self) -> np.ndarray:
         return np.array(self.owner, dtype=np.int64)
+
+    def relabel(self, new_rep: list[int]) -> None:
+        """Give every territory ``k`` to rep ``new_rep[k]`` (a permutation of the reps), units and loads
+        unchanged. Not for plans with a current assignment: the moved-unit counts are not updated."""
+        assert self.cur is None, "relabel would change the disruption counts"
+        self.owner = [new_rep[o] if o >= 0 else -1 for o in self.owner]
+        members, loads = list(self.members), list(self.loads)
+        for k, r in enumerate(new_rep):
+            members[r], loads[r] = self.members[k], self.loads[k]
+        self.members, self.loads = members, loads

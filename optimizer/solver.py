@@ -15,6 +15,7 @@ from .bound import cost_rows, transport
 from .chains import improve_chains
 from .geo import EARTH_RADIUS_KM, centre_drift, haversine_km, lonlat_of, spherical_centre
 from .local_search import State
+from .matching import movable_reps, rematch
 from .pendant import strengthen
 from .precheck import precheck
 from .problem import Problem
@@ -651,6 +652,9 @@ def _heuristic(
     if hard_budget:
         info["reverted"] = st.revert_moves()
     info["first_cost"] = st.total_cost()
+    movable = movable_reps(problem, fixed)
+    if len(movable) > 1:
+        info["rematch"] = [rematch(st, movable)]
     info["improve_moves"] = st.improve()
     if opts.contiguity:
         info["swaps"] = st.improve_swaps()
@@ -675,14 +679,17 @@ def _heuristic(
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
         between = None
-        if recentring and homes_idx is not None:
+        if (recentring and homes_idx is not None) or len(movable) > 1:
             hidx = homes_idx
 
             def between() -> None:
-                # new centres between the rounds: the next round's windows are ranked for them
-                info.setdefault("recentre_between", []).append(
-                    _recentre(problem, st, homes, hidx, free, opts.recentre_rounds, deadline=stop)
-                )
+                # the next round's windows are ranked for the best rep of each territory and the new centres
+                if len(movable) > 1:
+                    info["rematch"].append(rematch(st, movable))
+                if recentring and hidx is not None:
+                    info.setdefault("recentre_between", []).append(
+                        _recentre(problem, st, homes, hidx, free, opts.recentre_rounds, deadline=stop)
+                    )
 
         info["windows"] = polish_windows(
             st,
@@ -701,6 +708,13 @@ def _heuristic(
                 problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
             )
             clock.lap("recentre_final")
+    if polish and len(movable) > 1:
+        final_match = rematch(st, movable)
+        info["rematch"].append(final_match)
+        if final_match["reps_moved"]:
+            # territories that changed rep may now trade boundary units more cheaply
+            info["rematch_moves"] = st.improve(max_passes=5) + st.improve_swaps()
+        clock.lap("rematch")
     steps = [info.get("recentre", {}), *info.get("recentre_between", []), info.get("recentre_final", {})]
     if any(x.get("cut_short") for x in steps):
         notes.append("time_limit guard cut the re-centring short (run may differ under load)")
