@@ -73,11 +73,8 @@ def rematch(state: State, movable: np.ndarray) -> dict[str, Any]:
     homes = np.degrees(np.column_stack([state.hlon, state.hlat]))
     owner = state.owner_array()
     costs = territory_rep_costs(p.centroids, homes, p.workload, owner, state.k)[np.ix_(movable, movable)]
-    for i, t in enumerate(movable.tolist()):
-        now = state.viol_of(t, state.loads[t])
-        for j, r in enumerate(movable.tolist()):
-            if r != t and state.viol_of(r, state.loads[t]) > now + 1e-12:
-                costs[i, j] = np.inf
+    viol = _band_violations(state, movable)
+    costs[viol > np.diag(viol)[:, None] + 1e-12] = np.inf
     rows, cols = linear_sum_assignment(costs)
     before = float(np.trace(costs))
     after = float(costs[rows, cols].sum())
@@ -90,6 +87,16 @@ def rematch(state: State, movable: np.ndarray) -> dict[str, Any]:
     info["reps_moved"] = int((rows != cols).sum())
     info["gain"] = before - after
     return info
+
+
+def _band_violations(state: State, reps: np.ndarray) -> np.ndarray:
+    """``V[i, j]``: how far territory ``reps[i]``'s loads lie outside rep ``reps[j]``'s band (the
+    normalised sum over measures that ``State.viol_of`` computes)."""
+    loads = np.asarray(state.loads)[reps][:, None, :]
+    lo = np.asarray(state.lo)[reps][None, :, :]
+    hi = np.asarray(state.hi)[reps][None, :, :]
+    out = np.maximum(loads - hi, 0.0) + np.maximum(lo - loads, 0.0)
+    return (out / np.asarray(state.norm)).sum(axis=2)
 
 
 def movable_reps(problem: Problem, fixed: np.ndarray) -> np.ndarray:
