@@ -562,9 +562,12 @@ def _heuristic(
     banned: list[np.ndarray] = []
     raw_owner = owner
     retries = opts.relaxation_retries if (opts.contiguity and not hard_budget) else 0
-    if give_up_unbalanced:
-        # chosen centres that may be replaced: one re-solve only (on national K=500 with chosen centres no
-        # re-solve ever balanced a plan, seeds 1-3, while 4 of them cost ~30 s before the second centres)
+    quick_ok = quick is not None and quick.total_viol() == 0
+    if give_up_unbalanced or quick_ok:
+        # one re-solve only: for chosen centres that may be replaced (on national K=500 with chosen centres no
+        # re-solve ever balanced a plan, seeds 1-3, while 4 of them cost ~30 s before the second centres), and
+        # when the quick plan is balanced already (national K=500, seed-2 homes: 4 re-solves, ~24 s, none
+        # balanced, the quick plan won)
         retries = min(retries, 1)
     for attempt in range(retries):
         if st.total_viol() == 0:
@@ -592,7 +595,6 @@ def _heuristic(
         if (last.total_viol(), last.total_cost()) < (st.total_viol(), st.total_cost()):
             st = last
             info["construction"] = f"relaxation retry {attempt + 1}"
-    quick_ok = quick is not None and quick.total_viol() == 0
     if st.total_viol() > 0 and opts.contiguity and not hard_budget and not quick_ok:
         # fall back to capacitated priced region growing from the homes (contiguous by construction)
         from .assign import priced_growth
