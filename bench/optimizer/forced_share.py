@@ -32,8 +32,13 @@ def largest_region(problem: Problem, behind: str | None) -> CutRegion:
     regions = cut_regions(problem.neighbors, problem.active, problem.workload)
     half = 0.5 * float(problem.workload.sum())
     if behind is not None:
+        if behind not in problem.unit_index:
+            raise SystemExit(f"--behind {behind}: no such unit in the national instance")
         cut = problem.unit_index[behind]
-        return max((r for r in regions if r.cut == cut), key=lambda r: r.workload)
+        behind_it = [r for r in regions if r.cut == cut]
+        if not behind_it:
+            raise SystemExit(f"--behind {behind}: removing this unit cuts nothing off (no articulation unit)")
+        return max(behind_it, key=lambda r: r.workload)
     return max((r for r in regions if r.workload < half), key=lambda r: r.workload)
 
 
