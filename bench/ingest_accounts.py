@@ -151,11 +151,10 @@ def http_run(url: str, path: Path) -> dict[str, Any]:
     }
     server = start_service(env, "--no-demo", "--workers", "0")
     try:
-        base = server.url
         started = time.perf_counter()
         with path.open("rb") as handle:
             response = httpx.post(
-                f"{base}/accounts/uploads", files={"file": (path.name, handle, "text/csv")}, timeout=600
+                f"{server.url}/accounts/uploads", files={"file": (path.name, handle, "text/csv")}, timeout=600
             )
         wall = time.perf_counter() - started
         response.raise_for_status()

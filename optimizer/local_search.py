@@ -143,6 +143,15 @@ class State:
                 v += (lo[j] - x) / self.norm[j]
         return v
 
+    def viol_matrix(self, reps: np.ndarray) -> np.ndarray:
+        """``V[i, j]``: :meth:`viol_of` for territory ``reps[i]``'s loads in rep ``reps[j]``'s band, for all
+        pairs at once."""
+        loads = np.asarray(self.loads)[reps][:, None, :]
+        lo = np.asarray(self.lo)[reps][None, :, :]
+        hi = np.asarray(self.hi)[reps][None, :, :]
+        out = np.maximum(loads - hi, 0.0) + np.maximum(lo - loads, 0.0)
+        return (out / np.asarray(self.norm)).sum(axis=2)
+
     def viol(self, k: int) -> float:
         return self.viol_of(k, self.loads[k])
 

@@ -25,12 +25,12 @@ if TYPE_CHECKING:
 def territory_rep_costs(
     lonlat: np.ndarray, homes: np.ndarray, w: np.ndarray, owner: np.ndarray, k: int, chunk: int = 4096
 ) -> np.ndarray:
-    """Workload-weighted distance of every territory's units to every rep home.
+    """Workload-weighted distance of every territory's units to each of the given homes.
 
     Parameters
     ----------
     lonlat : (n, 2) unit centroids.
-    homes : (K, 2) rep homes.
+    homes : (R, 2) rep homes (all reps' or some of them).
     w : (n,) workloads.
     owner : (n,) territory (rep index) of every unit, -1 for none.
     k : number of territories.
@@ -38,10 +38,10 @@ def territory_rep_costs(
 
     Returns
     -------
-    (K, K) array ``C``: ``C[t, r]`` is the sum of ``w_u d(u, home_r)`` over the units ``u`` of territory
+    (K, R) array ``C``: ``C[t, r]`` is the sum of ``w_u d(u, homes[r])`` over the units ``u`` of territory
     ``t``.
     """
-    out = np.zeros((k, k))
+    out = np.zeros((k, len(homes)))
     units = np.flatnonzero(owner >= 0)
     for start in range(0, len(units), chunk):
         rows = units[start : start + chunk]
@@ -70,10 +70,9 @@ def rematch(state: State, movable: np.ndarray) -> dict[str, Any]:
     info: dict[str, Any] = {"reps_moved": 0, "gain": 0.0}
     if len(movable) < 2:
         return info
-    homes = np.degrees(np.column_stack([state.hlon, state.hlat]))
-    owner = state.owner_array()
-    costs = territory_rep_costs(p.centroids, homes, p.workload, owner, state.k)[np.ix_(movable, movable)]
-    viol = _band_violations(state, movable)
+    homes = np.degrees(np.column_stack([state.hlon, state.hlat]))[movable]
+    costs = territory_rep_costs(p.centroids, homes, p.workload, state.owner_array(), state.k)[movable]
+    viol = state.viol_matrix(movable)
     costs[viol > np.diag(viol)[:, None] + 1e-12] = np.inf
     rows, cols = linear_sum_assignment(costs)
     before = float(np.trace(costs))
@@ -87,16 +86,6 @@ def rematch(state: State, movable: np.ndarray) -> dict[str, Any]:
     info["reps_moved"] = int((rows != cols).sum())
     info["gain"] = before - after
     return info
-
-
-def _band_violations(state: State, reps: np.ndarray) -> np.ndarray:
-    """``V[i, j]``: how far territory ``reps[i]``'s loads lie outside rep ``reps[j]``'s band (the
-    normalised sum over measures that ``State.viol_of`` computes)."""
-    loads = np.asarray(state.loads)[reps][:, None, :]
-    lo = np.asarray(state.lo)[reps][None, :, :]
-    hi = np.asarray(state.hi)[reps][None, :, :]
-    out = np.maximum(loads - hi, 0.0) + np.maximum(lo - loads, 0.0)
-    return (out / np.asarray(state.norm)).sum(axis=2)
 
 
 def movable_reps(problem: Problem, fixed: np.ndarray) -> np.ndarray:

@@ -655,7 +655,8 @@ def _heuristic(
         info["reverted"] = st.revert_moves()
     info["first_cost"] = st.total_cost()
     movable = movable_reps(problem, fixed)
-    if len(movable) > 1:
+    matching = len(movable) > 1  # which rep owns which territory is free for at least two reps
+    if matching:
         info["rematch"] = [rematch(st, movable)]
     info["improve_moves"] = st.improve()
     if opts.contiguity:
@@ -681,12 +682,12 @@ def _heuristic(
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
         between = None
-        if (recentring and homes_idx is not None) or len(movable) > 1:
+        if (recentring and homes_idx is not None) or matching:
             hidx = homes_idx
 
             def between() -> None:
                 # the next round's windows are ranked for the best rep of each territory and the new centres
-                if len(movable) > 1:
+                if matching:
                     info["rematch"].append(rematch(st, movable))
                 if recentring and hidx is not None:
                     info.setdefault("recentre_between", []).append(
@@ -710,7 +711,7 @@ def _heuristic(
                 problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
             )
             clock.lap("recentre_final")
-    if polish and len(movable) > 1:
+    if polish and matching:
         # the polishing may have changed which rep suits a territory best (on national K=500 it gains
         # 0.001-0.06 % here; the boundary moves a change would enable are not worth their 1-2 s)
         info["rematch"].append(rematch(st, movable))
