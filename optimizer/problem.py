@@ -109,6 +109,11 @@ class Options:
     chain_work : int
         Work limit (candidate units examined) of one call of the cost-lowering ejection chains
         (``optimizer.chains``), run after the local search and after every window round; 0 disables them.
+    rebuild_clusters : int
+        Most clusters of adjacent territories the heuristic pipeline re-solves as problems of their own after
+        the local search (``optimizer.rebuild``; given homes, no current assignment); 0 disables it.
+    rebuild_rings : int
+        A rebuilt cluster is a territory and every territory at most this many hops from it.
     """
 
     tolerance: float | Mapping[str, float] = 0.05
@@ -137,6 +142,8 @@ class Options:
     relaxation_retries: int = 4
     window_det_time: float = 0.5
     chain_work: int = 3_000_000
+    rebuild_clusters: int = 60
+    rebuild_rings: int = 2
 
 
 @dataclass

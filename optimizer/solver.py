@@ -19,6 +19,7 @@ from .matching import movable_reps, rematch
 from .pendant import strengthen
 from .precheck import precheck
 from .problem import Problem
+from .rebuild import rebuild_clusters
 from .solution import Solution
 
 BOUND_NOTE = (
@@ -28,6 +29,8 @@ BOUND_NOTE = (
     "workload band, locks and anchored homes; valid for the fixed rep homes"
 )
 
+#: share of the time limit after which no cluster rebuild starts (the window polishing gets the rest)
+REBUILD_STOP = 0.55
 FORCED_NOTE = (
     "a region that one unit cuts off and that is lighter than a territory lies in one territory, which lies "
     "wholly inside the larger cut-off region around it when that region's territory through its cut cannot "
@@ -674,6 +677,19 @@ def _heuristic(
         if stop is not None and time.perf_counter() > stop:
             notes.append("time_limit guard cut the ejection chains short (run may differ under load)")
     clock.lap("local_search")
+    if polish and opts.rebuild_clusters > 0 and not recentring and cur is None and st.total_viol() == 0:
+        # the moves keep the layout the construction chose; re-solving clusters of territories changes it
+        info["rebuild"] = rebuild_clusters(
+            st,
+            fixed,
+            prices,
+            rings=opts.rebuild_rings,
+            max_clusters=opts.rebuild_clusters,
+            deadline=clock.deadline(REBUILD_STOP, opts.time_limit),
+        )
+        if info["rebuild"]["cut_short"]:
+            notes.append("time_limit guard cut the cluster rebuilds short (run may differ under load)")
+        clock.lap("rebuild")
     if polish and recentring and homes_idx is not None:
         info["recentre"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=stop)
         clock.lap("recentre")
