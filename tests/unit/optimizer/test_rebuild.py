@@ -32,8 +32,8 @@ def _assignment(p: Problem, owner: np.ndarray) -> dict[str, str]:
 def _foreign_plan(ct: Raw, k: int) -> tuple[Problem, np.ndarray]:
     """A CT problem and a valid plan for it that was solved for other rep homes (same reps, same bands)."""
     opts = {"tolerance": 0.05, "mode": "heuristic", "window_rounds": 0, "rebuild_clusters": 0}
-    p = make_problem(ct, k, seed=3, **opts)  # type: ignore[arg-type]
-    other = make_problem(ct, k, seed=11, **opts)  # type: ignore[arg-type]
+    p = make_problem(ct, k, seed=3, **opts)
+    other = make_problem(ct, k, seed=11, **opts)
     owner = _owner(p, solve(other).assignment)
     assert check(p, _assignment(p, owner)).ok
     return p, owner
