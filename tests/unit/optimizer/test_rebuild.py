@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from optimizer import Problem, check, solve
+from optimizer import Options, Problem, Rep, check, solve
 from optimizer.local_search import State
 from optimizer.matching import rematch
 from optimizer.rebuild import (
@@ -142,3 +142,18 @@ def test_solver_rebuilds_with_given_homes_only(ct: Raw) -> None:
         )
     )
     assert "rebuild" not in again.details["heuristic"]
+
+
+def test_solver_rebuilds_for_chosen_centres_before_recentring(ct: Raw) -> None:
+    """With solver-chosen centres the clusters are rebuilt for the centres of the moment, then re-centred;
+    the plan stays valid and the bound holds for the final centres."""
+    reps = [Rep(f"r{i}") for i in range(8)]
+    opts = Options(tolerance=0.05, mode="heuristic", window_rounds=0, seed=4)
+    p = Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, opts, ct.is_bridge)
+    sol = solve(p)
+    assert check(p, sol.assignment).ok
+    heur = sol.details["heuristic"]
+    assert heur["rebuild"]["tried"] >= 1
+    assert "recentre" in heur
+    assert sol.lower_bound is not None and sol.objective is not None
+    assert sol.lower_bound <= sol.objective
