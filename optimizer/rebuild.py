@@ -7,7 +7,7 @@ the two Reno reps' territories lay elsewhere; undoing it means moving tens of th
 ring of territories at once. Here the territories within a few hops of the worst one (by their excess over the
 relaxation's prices) are cut out as a problem of their own (their units, the induced adjacency, their reps
 with the same homes and the same target loads) and solved again by :func:`optimizer.solve` without window
-polishing: relaxation, construction, matching, local search and chains see only the cluster. The new cluster
+polishing or chains: relaxation, construction, matching and local search see only the cluster. The new cluster
 plan replaces the old one when it is cheaper and every rep's loads stay in their band; the units outside do
 not move, so the rest of the plan stays contiguous and balanced.
 """
@@ -140,7 +140,7 @@ def rebuild_clusters(
     prices: np.ndarray,
     *,
     rings: int = 2,
-    max_clusters: int = 60,
+    max_clusters: int = 150,
     deadline: float | None = None,
 ) -> dict[str, Any]:
     """Re-solve clusters of territories around the costliest ones and keep every cheaper result, in place.

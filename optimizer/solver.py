@@ -29,16 +29,17 @@ BOUND_NOTE = (
     "workload band, locks and anchored homes; valid for the fixed rep homes"
 )
 
-#: share of the time limit after which no cluster rebuild starts (and at least 5 % before the window
-#: polishing's stop, which gets the rest): national K=500 with the seed-3 homes gained 2.2 % in the first 25
-#: rebuilds, 0.08 % in rebuilds 126-150 (at 0.85 of 120 s: 5.63 %; at 0.7: 5.64-5.68 %, at 0.55: 5.84 %)
-REBUILD_STOP = 0.7
 FORCED_NOTE = (
     "a region that one unit cuts off and that is lighter than a territory lies in one territory, which lies "
     "wholly inside the larger cut-off region around it when that region's territory through its cut cannot "
     "hold it; the bound is the smallest over the reps of that territory's exact cost plus the Lagrangian of "
     "the others, after supergradient steps on the prices"
 )
+
+#: share of the time limit after which no cluster rebuild starts (and at least 5 % before the window
+#: polishing's stop, which gets the rest): national K=500 with the seed-3 homes gained 2.2 % in the first 25
+#: rebuilds, 0.08 % in rebuilds 126-150 (at 0.85 of 120 s: 5.63 %; at 0.7: 5.64-5.68 %, at 0.55: 5.84 %)
+REBUILD_STOP = 0.7
 
 
 def choose_centres(
@@ -674,13 +675,12 @@ def _heuristic(
     # the polishing (chains, windows) stops at this share of the time limit
     stop_at = _window_stop(opts.time_limit) if recentring else 0.8
     stop = clock.deadline(stop_at, opts.time_limit)
-    rebuilding = polish and opts.rebuild_clusters > 0 and cur is None and st.total_viol() == 0
     if polish and opts.chain_work > 0:
         info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
         if stop is not None and time.perf_counter() > stop:
             notes.append("time_limit guard cut the ejection chains short (run may differ under load)")
     clock.lap("local_search")
-    if rebuilding:
+    if polish and opts.rebuild_clusters > 0 and cur is None and st.total_viol() == 0:
         # the moves keep the layout the construction chose; re-solving clusters of territories changes it
         info["rebuild"] = rebuild_clusters(
             st,
