@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,37 +111,23 @@ def test_cluster_problem_keeps_homes_bands_and_locks(ct: Raw) -> None:
     assert sub.options.rebuild_clusters == 0 and sub.options.window_rounds == 0
 
 
-def test_solver_rebuilds_with_given_homes_only(ct: Raw) -> None:
-    """The heuristic pipeline rebuilds clusters for given homes (and reports it), not when disabled, not for
-    a rebalance from a current plan."""
+def _with_options(p: Problem, **changes: Any) -> Problem:
+    return Problem(
+        p.unit_ids, p.measures, p.centroids, p.edges, p.reps, replace(p.options, **changes), p.is_bridge
+    )
+
+
+def test_solver_rebuilds_unless_disabled_or_rebalancing(ct: Raw) -> None:
+    """The heuristic pipeline rebuilds clusters (and reports it), not when disabled, not for a rebalance from
+    a current plan."""
     p = make_problem(ct, 8, seed=3, tolerance=0.05, mode="heuristic", window_rounds=0)
     sol = solve(p)
     assert check(p, sol.assignment).ok
     assert sol.details["heuristic"]["rebuild"]["tried"] >= 1
-    off = solve(
-        Problem(
-            p.unit_ids,
-            p.measures,
-            p.centroids,
-            p.edges,
-            p.reps,
-            replace(p.options, rebuild_clusters=0),
-            p.is_bridge,
-        )
-    )
+    off = solve(_with_options(p, rebuild_clusters=0))
     assert "rebuild" not in off.details["heuristic"]
     current = {u: str(r) for u, r in sol.assignment.items()}
-    again = solve(
-        Problem(
-            p.unit_ids,
-            p.measures,
-            p.centroids,
-            p.edges,
-            p.reps,
-            replace(p.options, current=current),
-            p.is_bridge,
-        )
-    )
+    again = solve(_with_options(p, current=current))
     assert "rebuild" not in again.details["heuristic"]
 
 
