@@ -112,6 +112,10 @@ class State:
         if drift is not None and self.uxyz is None:
             self.uxyz = self.p.unit_xyz.tolist()
 
+    def home_points(self) -> np.ndarray:
+        """(K, 2) lon/lat degrees of the homes the costs are measured from."""
+        return np.degrees(np.column_stack([self.hlon, self.hlat]))
+
     # ----- costs -----
     def dist(self, u: int, k: int) -> float:
         dlat = self.hlat[k] - self.ulat[u]

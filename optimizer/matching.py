@@ -70,7 +70,7 @@ def rematch(state: State, movable: np.ndarray) -> dict[str, Any]:
     info: dict[str, Any] = {"reps_moved": 0, "gain": 0.0}
     if len(movable) < 2:
         return info
-    homes = np.degrees(np.column_stack([state.hlon, state.hlat]))[movable]
+    homes = state.home_points()[movable]
     costs = territory_rep_costs(p.centroids, homes, p.workload, state.owner_array(), state.k)[movable]
     viol = state.viol_matrix(movable)
     costs[viol > np.diag(viol)[:, None] + 1e-12] = np.inf

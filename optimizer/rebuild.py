@@ -49,7 +49,7 @@ def unit_excess(
     """
     p = state.p
     owner = state.owner_array()
-    homes = np.degrees(np.column_stack([state.hlon, state.hlat]))
+    homes = state.home_points()
     units = np.flatnonzero(owner >= 0) if rows is None else rows[owner[rows] >= 0]
     out = np.zeros(p.n)
     for start in range(0, len(units), chunk):
@@ -96,7 +96,7 @@ def cluster_problem(
     local = np.full(p.n, -1, dtype=np.int64)
     local[units] = np.arange(len(units))
     inside = (local[p.edges[:, 0]] >= 0) & (local[p.edges[:, 1]] >= 0)
-    homes = np.degrees(np.column_stack([state.hlon, state.hlat]))
+    homes = state.home_points()
     names = p.measure_names
     targets = p.targets
     sub_reps = [
@@ -166,6 +166,7 @@ def rebuild_clusters(
     info: dict[str, Any] = {"tried": 0, "kept": 0, "gain": 0.0, "cut_short": False}
     rep_index = p.rep_index
     excess = unit_excess(state, prices)
+    adjacency = territory_adjacency(p, state.owner_array())  # changes only when a rebuild is kept
     tried: set[int] = set()
     for _ in range(min(max_clusters, p.k)):
         if deadline is not None and time.perf_counter() > deadline:
@@ -178,7 +179,7 @@ def rebuild_clusters(
             break
         centre = order[0]
         tried.add(centre)
-        reps = cluster_around(territory_adjacency(p, owner), centre, rings)
+        reps = cluster_around(adjacency, centre, rings)
         if len(reps) < 2:
             continue
         left = SUB_TIME_LIMIT if deadline is None else deadline - time.perf_counter()
@@ -197,6 +198,7 @@ def rebuild_clusters(
             if owner[u] != b:
                 state.move(u, b)
         excess[units] = unit_excess(state, prices, units)
+        adjacency = territory_adjacency(p, state.owner_array())
         info["kept"] += 1
         info["gain"] += before - after
     return info
