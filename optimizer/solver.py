@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from .bound import cost_rows, transport
-from .chains import improve_chains
-from .geo import EARTH_RADIUS_KM, centre_drift, haversine_km, lonlat_of, spherical_centre
+from .centres import choose_centres
+from .clock import Clock
+from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
+from .heuristic import construct_plan, heuristic_plan
 from .local_search import State
-from .matching import movable_reps, rematch
 from .pendant import strengthen
 from .precheck import precheck
 from .problem import Problem
-from .rebuild import rebuild_clusters
+from .relaxation import relaxation_for_homes
 from .solution import Solution
 
 BOUND_NOTE = (
@@ -35,203 +32,6 @@ FORCED_NOTE = (
     "hold it; the bound is the smallest over the reps of that territory's exact cost plus the Lagrangian of "
     "the others, after supergradient steps on the prices"
 )
-
-#: share of the time limit after which no cluster rebuild starts (and at least 5 % before the window
-#: polishing's stop, which gets the rest): national K=500 with the seed-3 homes gained 2.2 % in the first 25
-#: rebuilds, 0.08 % in rebuilds 126-150 (at 0.85 of 120 s: 5.63 %; at 0.7: 5.64-5.68 %, at 0.55: 5.84 %)
-REBUILD_STOP = 0.7
-
-
-def choose_centres(
-    problem: Problem,
-    seed: int,
-    rounds: int | None = None,
-    info: dict[str, Any] | None = None,
-    deadline: float | None = None,
-) -> np.ndarray:
-    """Pick home units for reps without one (p-median style, seeded).
-
-    When active units x reps <= 8 million, start from a stratified sample along a Hilbert curve: units ordered
-    along the curve, cumulative workload cut into equal slices (seeded random offset), one centre per slice.
-    Centre density then follows workload, as balanced territories need, without the clumps of independent
-    sampling (on national ZCTAs, K=200, the first transportation plan costs 69.7 km per person instead of
-    128.6 km). Larger instances start from a workload-weighted sample of distinct units. Then ``rounds``
-    capacitated Lloyd steps: solve the balanced transportation problem for the current centres and move every
-    free centre to the unit nearest its territory's workload-weighted spherical centroid. Reps with a given
-    home keep it. With ``centre_starts`` > 1 (Hilbert start only), every start (its own seeded offset; the
-    first is the single-start offset) runs ``centre_probe_rounds`` rounds, and the start whose last
-    transportation plan is cheapest continues for the remaining rounds; ``info`` (when given) receives the
-    probes' plan values and the chosen start. Past ``deadline`` (a ``time.perf_counter()`` value) every Lloyd
-    loop stops after its current round and ``info["cut_short"]`` is set.
-    """
-    homes = problem.home_units.copy()
-    missing = np.flatnonzero(homes < 0)
-    if len(missing) == 0:
-        return homes
-    rng = np.random.default_rng(seed)
-    act = np.flatnonzero(problem.active)
-    w = problem.workload
-    p = w[act] + 1e-9 * max(float(w[act].max()), 1.0)
-    taken = set(homes[homes >= 0].tolist())
-    small = len(act) * problem.k <= 8_000_000
-    opts = problem.options
-    starts = opts.centre_starts
-    if starts is None:
-        starts = 4 if small and len(act) * problem.k >= 4_000_000 else 1
-    offsets: list[float] = []
-    if small:
-        along = np.argsort(_hilbert_index(problem.centroids[act]), kind="stable")
-        order = act[along]
-        cw = np.cumsum(p[along])
-        offsets = [float(rng.uniform()) for _ in range(max(starts, 1))]
-    else:
-        # measured on national K=500: the Hilbert start gave more compact territories (34.4 km) but left one
-        # territory 0.23 points out of band, the weighted sample balanced; keep the latter for large K
-        pool = np.array([u for u in act.tolist() if u not in taken])
-        pp = p[np.isin(act, pool)]
-        homes[missing] = rng.choice(pool, size=len(missing), replace=False, p=pp / pp.sum())
-
-    def hilbert_start(offset: float) -> np.ndarray:
-        h = homes.copy()
-        used = set(taken)
-        slices = (np.arange(len(missing)) + offset) * (cw[-1] / len(missing))
-        for j, pos in zip(missing.tolist(), np.searchsorted(cw, slices).tolist(), strict=True):
-            i = min(int(pos), len(order) - 1)
-            while int(order[i]) in used:  # the next free unit along the curve (more units than reps)
-                i = (i + 1) % len(order)
-            h[j] = int(order[i])
-            used.add(int(order[i]))
-        return h
-
-    xyz = problem.unit_xyz
-    tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
-    tol = problem.tolerance_of(problem.workload_name) or 0.0
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(xyz[act])
-    if rounds is None:
-        rounds = opts.centre_rounds
-        if rounds is None:
-            # each round is one national-size transportation solve: more rounds where they are cheap
-            rounds = 14 if small else 8
-
-    def lloyd(
-        homes: np.ndarray, rounds: int, arcs: tuple[np.ndarray, np.ndarray] | None
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float]:
-        value = np.inf
-        for _ in range(rounds):
-            res = transport(
-                problem.centroids,
-                problem.centroids[homes],
-                w,
-                act,
-                tgt * (1 - tol),
-                tgt * (1 + tol),
-                tgt * (1 - tol),
-                tgt * (1 + tol),
-                0.0,
-                per_unit=8,
-                # warm start from the previous round's arcs (centres move a little): one flow is then enough
-                max_rounds=2 if arcs is None else 1,
-                init_arcs=arcs,
-                with_bound=False,
-            )
-            arcs = res.arcs
-            value = res.flow_value + 1e12 * res.hub_flow
-            own = res.owner
-            used = set(homes[homes >= 0].tolist()) - set(homes[missing].tolist())
-            new = homes.copy()
-            for j, c3, _ in _territory_centres(own, missing, xyz, w):
-                unit = _nearest_free_unit(tree, act, c3, used, 16)
-                if unit is not None:
-                    new[j] = unit
-            if np.array_equal(new, homes):
-                break
-            homes = new
-            if deadline is not None and time.perf_counter() > deadline:
-                if info is not None:
-                    info["cut_short"] = True
-                break
-        return homes, arcs, value
-
-    if not small:
-        return lloyd(homes, rounds, None)[0]
-    if starts <= 1 or rounds <= opts.centre_probe_rounds:
-        return lloyd(hilbert_start(offsets[0]), rounds, None)[0]
-    # several seeded starts, a few rounds each; the cheapest transportation plan continues (ties: first start)
-    probes = [lloyd(hilbert_start(o), opts.centre_probe_rounds, None) for o in offsets]
-    best = min(range(len(probes)), key=lambda i: (probes[i][2], i))
-    if info is not None:
-        info["probe_values"] = [float(x[2]) for x in probes]
-        info["best_start"] = best
-    return lloyd(probes[best][0], rounds - opts.centre_probe_rounds, probes[best][1])[0]
-
-
-def _territory_centres(
-    owner: np.ndarray, reps: np.ndarray, xyz: np.ndarray, w: np.ndarray
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(rep, workload-weighted spherical centre, member mask) for each of ``reps`` whose territory has a
-    defined centre."""
-    for j in reps.tolist():
-        sel = owner == j
-        if not sel.any():
-            continue
-        c3 = spherical_centre(xyz[sel], w[sel])
-        if c3 is not None:
-            yield j, c3, sel
-
-
-def _nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
-    """The active unit nearest ``xyz`` among the ``k`` nearest (``tree`` over ``act``'s unit vectors) that is
-    not in ``taken``; it is added to ``taken``. None when all ``k`` are taken."""
-    _, cand = tree.query(xyz, k=min(k, len(act)))
-    for c in np.atleast_1d(cand).tolist():
-        unit = int(act[c])
-        if unit not in taken:
-            taken.add(unit)
-            return unit
-    return None
-
-
-def _hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:
-    """Position of each point along a Hilbert curve over its bounding box (lon scaled by cos(mean lat))."""
-    lon = lonlat[:, 0] * np.cos(np.radians(float(lonlat[:, 1].mean())))
-    lat = lonlat[:, 1]
-    side = (1 << order) - 1
-    x = ((lon - lon.min()) / max(float(np.ptp(lon)), 1e-12) * side).astype(np.int64)
-    y = ((lat - lat.min()) / max(float(np.ptp(lat)), 1e-12) * side).astype(np.int64)
-    d = np.zeros(len(x), dtype=np.int64)
-    s = 1 << (order - 1)
-    while s > 0:
-        rx = ((x & s) > 0).astype(np.int64)
-        ry = ((y & s) > 0).astype(np.int64)
-        d += s * s * ((3 * rx) ^ ry)
-        flip = (ry == 0) & (rx == 1)
-        x[flip] = side - x[flip]
-        y[flip] = side - y[flip]
-        swap = ry == 0
-        x[swap], y[swap] = y[swap], x[swap].copy()
-        s >>= 1
-    return d
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-        self.last = self.t0
-        self.stages: dict[str, float] = {}
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        self.stages[name] = round(self.stages.get(name, 0.0) + now - self.last, 4)
-        self.last = now
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-    def deadline(self, share: float, time_limit: float) -> float | None:
-        """The ``time.perf_counter()`` value at ``share`` of ``time_limit`` (None without a limit)."""
-        return self.t0 + share * time_limit if time_limit > 0 else None
 
 
 def solve(problem: Problem) -> Solution:
@@ -253,7 +53,7 @@ def solve(problem: Problem) -> Solution:
     is bounded by deterministic work limits. ``options.time_limit`` is only a guard on the optional polishing
     stages; when it cuts one short, ``notes`` says so and that run may differ from an unhurried one.
     """
-    clock = _Clock()
+    clock = Clock()
     opts = problem.options
     pre = precheck(problem)
     clock.lap("precheck")
@@ -305,7 +105,7 @@ def solve(problem: Problem) -> Solution:
         # homes: 0.044 % lower); when the centres moved after the relaxation, the bound must also be for the
         # final centres
         label = "transport_recentred" if recentred else "transport_bound"
-        final_bound, tr = _bound_and_start(
+        final_bound, tr = relaxation_for_homes(
             problem, att.homes, att.fixed, clock, shrink=1.0, init_arcs=att.arcs, max_rounds=4, label=label
         )
         bound = final_bound if recentred else max(bound, final_bound)
@@ -350,7 +150,7 @@ class _Attempt:
 
 
 def _solve_for_homes(
-    problem: Problem, mode: str, centre_seed: int, clock: _Clock, notes: list[str], give_up_unbalanced: bool
+    problem: Problem, mode: str, centre_seed: int, clock: Clock, notes: list[str], give_up_unbalanced: bool
 ) -> _Attempt:
     """Homes (given, or chosen with ``centre_seed``), the relaxation and its bound, then the exact model or
     the heuristic pipeline for them."""
@@ -381,7 +181,7 @@ def _solve_for_homes(
         # long arcs across water, so on national K=200 it balances at once; the full relaxation (bound,
         # prices and the usual construction) continues from its arcs and the cheaper balanced
         # construction wins
-        _, tq = _bound_and_start(
+        _, tq = relaxation_for_homes(
             problem,
             homes,
             fixed,
@@ -393,11 +193,11 @@ def _solve_for_homes(
         )
         quick_arcs = tq["arcs"]
         quick_info: dict[str, Any] = {}
-        quick = _construct(problem, tq["owner"], homes, fixed, quick_info, "quick")
+        quick = construct_plan(problem, tq["owner"], homes, fixed, quick_info, "quick")
         clock.lap("construct_quick")
         if quick.total_viol() == 0:
             clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
-    bound, tr_notes = _bound_and_start(problem, homes, fixed, clock, init_arcs=quick_arcs)
+    bound, tr_notes = relaxation_for_homes(problem, homes, fixed, clock, init_arcs=quick_arcs)
     start_owner = tr_notes.pop("owner")
     details: dict[str, Any] = {"transport": tr_notes}
     if quick is not None:
@@ -410,7 +210,7 @@ def _solve_for_homes(
     status_hint = ""
     # the heuristic for these homes: the exact model's hint (no polishing) or the plan itself
     heuristic = partial(
-        _heuristic,
+        heuristic_plan,
         problem,
         homes,
         fixed,
@@ -452,433 +252,6 @@ def _solve_for_homes(
     if mode == "heuristic" and owner is None:
         owner = heuristic(quick=quick, give_up_unbalanced=give_up_unbalanced)
     return _Attempt(owner, homes, homes_idx, fixed, bound, arcs, details, mode, status_hint)
-
-
-def _bound_and_start(
-    problem: Problem,
-    homes: np.ndarray,
-    fixed: np.ndarray,
-    clock: _Clock,
-    shrink: np.ndarray | float = 0.8,
-    max_rounds: int = 8,
-    init_arcs: tuple[np.ndarray, np.ndarray] | None = None,
-    banned: np.ndarray | None = None,
-    label: str = "transport",
-    with_bound: bool = True,
-    price_last: bool = False,
-) -> tuple[float, dict[str, Any]]:
-    opts = problem.options
-    act = problem.active
-    w = problem.workload
-    wj = problem.measure_names.index(problem.workload_name)
-    lo, hi = problem.bounds
-    lo_w, hi_w = lo[:, wj], hi[:, wj]
-    tgt = problem.targets[:, wj]
-    free = np.flatnonzero(act & (fixed < 0))
-    fixed_units = np.flatnonzero(act & (fixed >= 0))
-    k = problem.k
-    fixed_load = np.bincount(fixed[fixed_units], weights=w[fixed_units], minlength=k)
-    cur = problem.current_owner
-    lam = float(opts.disruption_weight) if cur is not None else 0.0
-    fixed_cost = float(
-        (w[fixed_units] * haversine_km(problem.centroids[fixed_units], homes[fixed[fixed_units]])).sum()
-    )
-    if lam and cur is not None:
-        fixed_cost += float(lam * (w[fixed_units] * (fixed[fixed_units] != cur[fixed_units])).sum())
-    tol = problem.tolerance_of(problem.workload_name)
-    if tol is not None:
-        lo_f = np.maximum(tgt * (1 - shrink * tol) - fixed_load, 0)
-        hi_f = np.maximum(tgt * (1 + shrink * tol) - fixed_load, 0)
-    else:
-        lo_f = np.zeros(k)
-        hi_f = np.full(k, np.inf)
-    lo_b = np.maximum(lo_w - fixed_load, 0)
-    hi_b = np.where(np.isfinite(hi_w), np.maximum(hi_w - fixed_load, 0), np.inf)
-    res = transport(
-        problem.centroids,
-        homes,
-        w,
-        free,
-        lo_f,
-        hi_f,
-        lo_b,
-        hi_b,
-        fixed_cost,
-        current=cur,
-        disruption_weight=lam,
-        per_unit=opts.candidate_arcs,
-        max_rounds=max_rounds,
-        init_arcs=init_arcs,
-        banned=banned,
-        with_bound=with_bound,
-        price_last=price_last,
-    )
-    owner = res.owner.copy()
-    owner[fixed >= 0] = fixed[fixed >= 0]
-    owner[~act] = -1
-    undecided = np.flatnonzero(act & (owner < 0))
-    if len(undecided):
-        c = cost_rows(problem.centroids, homes, undecided, cur, lam) - res.prices[None, :]
-        owner[undecided] = np.argmin(c, axis=1)
-    clock.lap(label)
-    info: dict[str, Any] = {
-        "owner": owner,
-        "rounds": res.rounds,
-        "split_units": res.split_units,
-        "flow_value": res.flow_value,
-        "bound": res.bound,
-        "prices": res.prices,
-        "arcs": res.arcs,
-    }
-    return res.bound, info
-
-
-def _heuristic(
-    problem: Problem,
-    homes: np.ndarray,
-    fixed: np.ndarray,
-    start_owner: np.ndarray,
-    prices: np.ndarray,
-    clock: _Clock,
-    notes: list[str],
-    details: dict[str, Any],
-    polish: bool = True,
-    homes_idx: np.ndarray | None = None,
-    arcs: tuple[np.ndarray, np.ndarray] | None = None,
-    quick: State | None = None,
-    give_up_unbalanced: bool = False,
-) -> np.ndarray | None:
-    """Construction, local search and polishing for fixed homes; None (with ``give_up_unbalanced``) when no
-    construction balances, so that the caller can choose other centres."""
-    opts = problem.options
-    cur = problem.current_owner
-    hard_budget = problem.has_move_budget
-    owner = start_owner
-    if hard_budget and cur is not None:
-        owner = np.where((cur >= 0) & problem.active, cur, start_owner)
-        owner[fixed >= 0] = fixed[fixed >= 0]
-        notes.append("hard disruption budget: search starts from the current assignment")
-    info: dict[str, Any] = {}
-
-    def construct(initial: np.ndarray, label: str) -> State:
-        return _construct(problem, initial, homes, fixed, info, label)
-
-    st = construct(owner, "relaxation")
-    clock.lap("construct_relaxation")
-    banned: list[np.ndarray] = []
-    raw_owner = owner
-    retries = opts.relaxation_retries if (opts.contiguity and not hard_budget) else 0
-    quick_ok = quick is not None and quick.total_viol() == 0
-    if give_up_unbalanced or quick_ok:
-        # one re-solve only: for chosen centres that may be replaced (on national K=500 with chosen centres no
-        # re-solve ever balanced a plan, seeds 1-3, while 4 of them cost ~30 s before the second centres), and
-        # when the quick plan is balanced already (national K=500, seed-2 homes: 4 re-solves, ~24 s, none
-        # balanced, the quick plan won)
-        retries = min(retries, 1)
-    for attempt in range(retries):
-        if st.total_viol() == 0:
-            break
-        # forbid the unit-rep pairs that formed detached fragments in the last relaxation (typically a cell
-        # reaching across water) and solve it again: its prices then push the surplus through the graph
-        frag = _fragment_arcs(problem, raw_owner, homes, fixed)
-        if len(frag) == 0:
-            break
-        banned.append(frag)
-        _, tr = _bound_and_start(
-            problem,
-            homes,
-            fixed,
-            clock,
-            init_arcs=arcs,
-            banned=np.concatenate(banned),
-            max_rounds=3,
-            label=f"transport_retry{attempt + 1}",
-        )
-        tr.pop("arcs", None)
-        raw_owner = tr["owner"]
-        last = construct(raw_owner, f"retry{attempt + 1}")
-        clock.lap(f"construct_retry{attempt + 1}")
-        if (last.total_viol(), last.total_cost()) < (st.total_viol(), st.total_cost()):
-            st = last
-            info["construction"] = f"relaxation retry {attempt + 1}"
-    if st.total_viol() > 0 and opts.contiguity and not hard_budget and not quick_ok:
-        # fall back to capacitated priced region growing from the homes (contiguous by construction)
-        from .assign import priced_growth
-
-        wj = problem.measure_names.index(problem.workload_name)
-        tol = problem.tolerance_of(problem.workload_name) or 0.0
-        nb = [[int(v) for v in x] for x in problem.neighbors]
-        seeds = fixed.copy()
-        if homes_idx is None:
-            homes_idx = problem.home_units
-        for j, h in enumerate(homes_idx.tolist()):
-            if seeds[h] < 0:
-                seeds[h] = j
-        tgt = problem.targets[:, wj]
-        grown, _ = priced_growth(
-            problem.centroids,
-            homes,
-            nb,
-            seeds,
-            problem.active,
-            problem.workload,
-            tgt,
-            prices,
-            rounds=1,
-            cap=tgt * (1 + 0.5 * tol),
-        )
-        grown = np.where((grown < 0) & problem.active, owner, grown)
-        st2 = construct(grown, "growth")
-        clock.lap("construct_growth")
-        if (st2.total_viol(), st2.total_cost()) < (st.total_viol(), st.total_cost()):
-            st = st2
-            info["construction"] = "growth"
-        else:
-            info["construction"] = "relaxation"
-    if st.total_viol() > 0 and opts.contiguity and not quick_ok:
-        from .windows import repair_windows
-
-        info["repair_windows"] = repair_windows(
-            st,
-            seed=opts.seed,
-            workers=opts.workers,
-            max_windows=8,
-            time_left=lambda: opts.time_limit * 0.8 - clock.elapsed(),
-        )
-        clock.lap("repair_windows")
-    if quick is not None:
-        info["quick_balanced"] = quick.total_viol() == 0
-        if (quick.total_viol(), quick.total_cost()) < (st.total_viol(), st.total_cost()):
-            st = quick
-            info["construction"] = "quick (single flow on the nearest-home arcs)"
-    info["balanced"] = st.total_viol() == 0
-    if give_up_unbalanced and not info["balanced"]:
-        details["unbalanced_attempt"] = info
-        return None
-    if info["balanced"] and "first_feasible_at" not in clock.stages:
-        clock.stages["first_feasible_at"] = round(clock.elapsed(), 4)
-    if hard_budget:
-        info["reverted"] = st.revert_moves()
-    info["first_cost"] = st.total_cost()
-    movable = movable_reps(problem, fixed)
-    matching = len(movable) > 1  # which rep owns which territory is free for at least two reps
-    if matching:
-        info["rematch"] = [rematch(st, movable)]
-    info["improve_moves"] = st.improve()
-    if opts.contiguity:
-        info["swaps"] = st.improve_swaps()
-        info["improve_moves"] += st.improve(max_passes=5)
-    free = np.flatnonzero(problem.home_units < 0)
-    recentring = (
-        bool(len(free)) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0
-    )
-    # the polishing (chains, windows) stops at this share of the time limit
-    stop_at = _window_stop(opts.time_limit) if recentring else 0.8
-    stop = clock.deadline(stop_at, opts.time_limit)
-    if polish and opts.chain_work > 0:
-        info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
-        if stop is not None and time.perf_counter() > stop:
-            notes.append("time_limit guard cut the ejection chains short (run may differ under load)")
-    clock.lap("local_search")
-    if polish and opts.rebuild_clusters > 0 and cur is None and st.total_viol() == 0:
-        # the moves keep the layout the construction chose; re-solving clusters of territories changes it
-        info["rebuild"] = rebuild_clusters(
-            st,
-            fixed,
-            prices,
-            rings=opts.rebuild_rings,
-            max_clusters=opts.rebuild_clusters,
-            deadline=clock.deadline(min(REBUILD_STOP, stop_at - 0.05), opts.time_limit),
-        )
-        if info["rebuild"]["cut_short"]:
-            notes.append("time_limit guard cut the cluster rebuilds short (run may differ under load)")
-        clock.lap("rebuild")
-    if polish and recentring and homes_idx is not None:
-        info["recentre"] = _recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=stop)
-        clock.lap("recentre")
-    if polish and opts.window_rounds > 0 and opts.contiguity:
-        from .windows import polish_windows
-
-        # with re-centring, keep time for the last Lloyd step and the bound for the final centres
-        between = None
-        if (recentring and homes_idx is not None) or matching:
-            hidx = homes_idx
-
-            def between() -> None:
-                # the next round's windows are ranked for the best rep of each territory and the new centres
-                if matching:
-                    info["rematch"].append(rematch(st, movable))
-                if recentring and hidx is not None:
-                    info.setdefault("recentre_between", []).append(
-                        _recentre(problem, st, homes, hidx, free, opts.recentre_rounds, deadline=stop)
-                    )
-
-        info["windows"] = polish_windows(
-            st,
-            opts,
-            clock,
-            stop_at=stop_at,
-            between=between,
-        )
-        if info["windows"].get("time_guard_hit"):
-            notes.append("time_limit guard cut the window polishing short (run may differ under load)")
-        clock.lap("windows")
-        if recentring and homes_idx is not None:
-            # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
-            final_stop = clock.deadline(stop_at + (1.0 - stop_at) / 4, opts.time_limit)
-            info["recentre_final"] = _recentre(
-                problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
-            )
-            clock.lap("recentre_final")
-    if polish and matching:
-        # the polishing may have changed which rep suits a territory best (on national K=500 it gains
-        # 0.001-0.06 % here; the boundary moves a change would enable are not worth their 1-2 s)
-        info["rematch"].append(rematch(st, movable))
-        clock.lap("rematch")
-    steps = [info.get("recentre", {}), *info.get("recentre_between", []), info.get("recentre_final", {})]
-    if any(x.get("cut_short") for x in steps):
-        notes.append("time_limit guard cut the re-centring short (run may differ under load)")
-    details["heuristic"] = info
-    return st.owner_array()
-
-
-def _window_stop(time_limit: float) -> float:
-    """Share of the time limit after which no window starts when the solver re-centres its own centres: keep
-    max(10 % of the limit, min(18 s, 30 %)) for the last re-centring and the bound for the final centres
-    (national K=200, 60 s: stop at 42 s = 0.7; K=500, 120 s: at 102 s = 0.85, which leaves about twice the
-    6-7 s they take there; counties, 10 s: at 7 s)."""
-    if time_limit <= 0:
-        return 0.7
-    reserve = max(0.1 * time_limit, min(18.0, 0.3 * time_limit))
-    return (time_limit - reserve) / time_limit
-
-
-def _construct(
-    problem: Problem,
-    initial: np.ndarray,
-    homes: np.ndarray,
-    fixed: np.ndarray,
-    info: dict[str, Any],
-    label: str,
-) -> State:
-    """Contiguity repair, balance flow over the territory graph and balance repair of a start plan."""
-    state = State(problem, initial, homes, fixed)
-    seeded = state.seed_empty()
-    if seeded:
-        info[f"{label}_seeded_territories"] = seeded
-    if problem.options.contiguity:
-        info[f"{label}_contiguity_moves"] = state.repair_contiguity()
-    info[f"{label}_flow_rounds"] = state.rebalance_flow(rounds=8)
-    # the quick plan is optional: its ejection chains get a quarter of the work the others get
-    work = 500_000 if label == "quick" else 2_000_000
-    info[f"{label}_balanced"] = state.repair_balance(max_iters=5000, eject_work=work)
-    info[f"{label}_eject_work"] = state.eject_work
-    return state
-
-
-def _recentre(
-    problem: Problem,
-    st: State,
-    homes: np.ndarray,
-    homes_idx: np.ndarray,
-    free: np.ndarray,
-    rounds: int,
-    deadline: float | None = None,
-    drift: bool = True,
-) -> dict[str, Any]:
-    """Lloyd steps on the contiguous plan: move each solver-chosen centre to its territory's workload-weighted
-    spherical centroid (``homes_idx`` reports the distinct active unit nearest it), then improve the plan for
-    the moving centres: boundary moves and swaps priced with each territory's centre drift (a move's
-    first-order effect, through the centroid it shifts, on the distances of the other members); balance,
-    contiguity and budget hold. The plan's cost at its own centroids is measured before every step, and a step
-    that does not lower it is undone and ends the loop. ``homes`` and ``homes_idx`` are updated in place; the
-    state is left priced for the final centres (and their drift), so later polishing sees the same costs.
-    Past ``deadline`` (a ``time.perf_counter()`` value) no further step starts (``cut_short`` says so).
-    ``drift=False`` prices the steps for fixed centres (the plan then ends optimal for the centres its bound
-    is computed for), still keeping only steps that bring the plan closer to its own centroids."""
-    from scipy.spatial import cKDTree
-
-    act = np.flatnonzero(problem.active)
-    tree = cKDTree(problem.unit_xyz[act])
-    out: dict[str, Any] = {"rounds": 0, "moves": 0}
-    best_cost = math.inf
-    best_owner = st.owner_array()
-    for step in range(rounds + 1):
-        owner = st.owner_array()
-        changed, pull = _centres_of_plan(problem, owner, homes, homes_idx, free, tree, act)
-        st.set_homes(homes)
-        cost = st.total_cost()
-        out.setdefault("cost_before", cost)
-        if cost >= best_cost:
-            for u in np.flatnonzero(owner != best_owner).tolist():
-                st.move(u, int(best_owner[u]))
-            _, pull = _centres_of_plan(problem, best_owner, homes, homes_idx, free, tree, act)
-            out["undone"] = True
-            break
-        best_cost, best_owner = cost, owner
-        if not changed or step == rounds:
-            break
-        if deadline is not None and time.perf_counter() > deadline:
-            out["cut_short"] = True
-            break
-        out["rounds"] += 1
-        st.set_homes(homes, pull if drift else None)
-        moves = st.improve(max_passes=10)
-        if problem.options.contiguity:
-            moves += st.improve_swaps(max_passes=1)
-        out["moves"] += moves
-        if moves == 0:
-            break
-    st.set_homes(homes, pull if drift else None)
-    out["cost_after"] = best_cost
-    return out
-
-
-def _centres_of_plan(
-    problem: Problem,
-    owner: np.ndarray,
-    homes: np.ndarray,
-    homes_idx: np.ndarray,
-    free: np.ndarray,
-    tree: Any,
-    act: np.ndarray,
-) -> tuple[bool, np.ndarray]:
-    """Set ``homes`` of the reps in ``free`` to their territories' centroids and ``homes_idx`` to the distinct
-    active unit nearest each; return whether any home moved and the (K, 3) centre drift (zero for the
-    others)."""
-    xyz = problem.unit_xyz
-    w = problem.workload
-    drift = np.zeros((problem.k, 3))
-    changed = False
-    taken = set(homes_idx[problem.home_units >= 0].tolist())
-    for j, c3, sel in _territory_centres(owner, free, xyz, w):
-        point = lonlat_of(c3)
-        if float(np.abs(homes[j] - point).max()) > 1e-6:
-            changed = True
-        homes[j] = point  # the centroid itself: the cost then is the distance to the territory's centre
-        unit = _nearest_free_unit(tree, act, c3, taken, 8)
-        if unit is not None:
-            homes_idx[j] = unit  # reported home: the unit nearest the centre
-        drift[j] = centre_drift(xyz[sel], w[sel], c3)
-    return changed, drift
-
-
-def _fragment_arcs(problem: Problem, owner: np.ndarray, homes: np.ndarray, fixed: np.ndarray) -> np.ndarray:
-    """Keys ``u * K + k`` of units outside the main (fixed, else heaviest) piece of their territory."""
-    st = State(problem, owner, homes, fixed)
-    keys: list[int] = []
-    for k in range(problem.k):
-        parts = st.pieces(k)
-        if len(parts) <= 1:
-            continue
-        scored = sorted(
-            ((0 if any(st.fixed[u] == k for u in part) else 1, -sum(st.w[u] for u in part), part[0]), part)
-            for part in parts
-        )
-        parts = [part for _, part in scored]
-        for part in parts[1:]:
-            keys.extend(u * problem.k + k for u in part if st.fixed[u] < 0)
-    return np.array(sorted(keys), dtype=np.int64)
 
 
 def _plan_violations(problem: Problem, owner: np.ndarray) -> list[str]:

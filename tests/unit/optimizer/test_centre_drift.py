@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer import Options, Problem, Rep, check, solve
+from optimizer.centres import recentre
 from optimizer.geo import EARTH_RADIUS_KM, centre_drift
 from optimizer.local_search import State
-from optimizer.solver import _recentre
 
 from .conftest import Raw
 
@@ -59,7 +59,7 @@ def test_recentring_never_raises_the_centre_distance(ct: Raw) -> None:
     homes_idx = np.array([p.unit_ids.index(sol.details["homes"][r.id]) for r in reps])
     homes = p.centroids[homes_idx].copy()
     st = State(p, owner, homes, np.full(p.n, -1, dtype=np.int64))
-    info = _recentre(p, st, homes, homes_idx, np.arange(p.k), 12)
+    info = recentre(p, st, homes, homes_idx, np.arange(p.k), 12)
     after = check(p, [reps[k].id for k in st.owner_array().tolist()])
     assert after.ok, after.errors
     assert info["moves"] > 0

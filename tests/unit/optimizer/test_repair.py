@@ -70,10 +70,10 @@ def test_chosen_centres_are_recentred_and_bounded(ct: Raw) -> None:
 def test_hilbert_order_visits_a_grid_cell_by_cell() -> None:
     """The seeding curve: every cell of a 4x4 grid gets its own position, and consecutive positions are
     neighbouring cells (so equal workload slices along it are compact)."""
-    from optimizer.solver import _hilbert_index
+    from optimizer.centres import hilbert_index
 
     cells = np.array([(x, y) for x in range(4) for y in range(4)], dtype=float)
-    d = _hilbert_index(cells, order=2)
+    d = hilbert_index(cells, order=2)
     assert sorted(d.tolist()) == list(range(16))
     path = cells[np.argsort(d)]
     assert all(np.abs(a - b).sum() == 1 for a, b in zip(path[:-1], path[1:], strict=True))
@@ -118,7 +118,7 @@ def test_quick_first_plan_is_balanced_and_reported(ct: Raw) -> None:
 def test_several_centre_starts_continue_the_cheapest_probe(ct: Raw) -> None:
     from dataclasses import replace
 
-    from optimizer.solver import choose_centres
+    from optimizer.centres import choose_centres
 
     reps = [Rep(f"r{i}") for i in range(4)]
     base = Options(tolerance=0.05, mode="heuristic", seed=3, centre_rounds=4, centre_probe_rounds=2)
@@ -136,10 +136,10 @@ def test_several_centre_starts_continue_the_cheapest_probe(ct: Raw) -> None:
 
 
 def test_window_stop_keeps_time_for_the_final_recentring() -> None:
-    from optimizer.solver import _window_stop
+    from optimizer.heuristic import window_stop
 
     # national K=200 (60 s) keeps its 0.7; K=500 (120 s) may polish until 102 s; counties (10 s) until 7 s
-    assert [round(_window_stop(t) * t, 6) for t in (10.0, 60.0, 120.0)] == [7.0, 42.0, 102.0]
+    assert [round(window_stop(t) * t, 6) for t in (10.0, 60.0, 120.0)] == [7.0, 42.0, 102.0]
 
 
 def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
