@@ -25,6 +25,14 @@ def relaxation_for_homes(
     with_bound: bool = True,
     price_last: bool = False,
 ) -> tuple[float, dict[str, Any]]:
+    """Solve the relaxation for ``homes`` with the units ``fixed`` to a rep counted in its load and cost.
+
+    The flow runs on the workload band shrunk to ``shrink`` of the tolerance (room for the repairs that
+    follow); the returned bound is the Lagrangian value on the real band (-inf with ``with_bound=False``).
+    Returns ``(bound, info)``: ``info`` holds the start plan (``owner``: fixed units kept, units the flow left
+    undecided at their cheapest priced rep), the ``prices``, the candidate ``arcs`` (to warm-start the next
+    flow) and the flow's statistics. The stage time is recorded under ``label``.
+    """
     opts = problem.options
     act = problem.active
     w = problem.workload
