@@ -16,6 +16,18 @@ from .problem import Problem
 _TINY = 1e-12
 
 
+def territory_adjacency(problem: Problem, owner: np.ndarray) -> list[set[int]]:
+    """Territories that share an edge (bridges included) with each territory (``owner``: rep per unit, -1 for
+    none)."""
+    a, b = owner[problem.edges[:, 0]], owner[problem.edges[:, 1]]
+    cut = (a != b) & (a >= 0) & (b >= 0)
+    adj: list[set[int]] = [set() for _ in range(problem.k)]
+    for x, y in zip(a[cut].tolist(), b[cut].tolist(), strict=True):
+        adj[x].add(y)
+        adj[y].add(x)
+    return adj
+
+
 class State:
     """A mutable plan with incremental loads, members and costs.
 
@@ -377,17 +389,9 @@ class State:
 
     # ----- flow-based rebalancing on the territory graph -----
     def territory_graph(self) -> list[tuple[int, int]]:
-        own = self.owner
-        pairs: set[tuple[int, int]] = set()
-        for u in range(self.n):
-            a = own[u]
-            if a < 0:
-                continue
-            for v in self.nb[u]:
-                b = own[v]
-                if b >= 0 and b != a:
-                    pairs.add((a, b))
-        return sorted(pairs)
+        """Ordered pairs ``(a, b)`` of territories that share an edge, sorted."""
+        adj = territory_adjacency(self.p, self.owner_array())
+        return [(a, b) for a in range(self.k) for b in sorted(adj[a])]
 
     def transfer(self, a: int, b: int, amount: float, j: int) -> float:
         """Move units of ``a`` that touch ``b`` into ``b`` until about ``amount`` of measure ``j`` moved.

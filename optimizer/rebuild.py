@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .geo import haversine_km
+from .local_search import territory_adjacency
 from .problem import Problem, Rep
 
 if TYPE_CHECKING:
@@ -58,17 +59,6 @@ def unit_excess(
         own = red[np.arange(len(part)), owner[part]]
         out[part] = p.workload[part] * (own - red.min(axis=1))
     return out if rows is None else out[rows]
-
-
-def territory_adjacency(problem: Problem, owner: np.ndarray) -> list[set[int]]:
-    """Territories that share an edge (bridges included) with each territory."""
-    a, b = owner[problem.edges[:, 0]], owner[problem.edges[:, 1]]
-    cut = (a != b) & (a >= 0) & (b >= 0)
-    adj: list[set[int]] = [set() for _ in range(problem.k)]
-    for x, y in zip(a[cut].tolist(), b[cut].tolist(), strict=True):
-        adj[x].add(y)
-        adj[y].add(x)
-    return adj
 
 
 def cluster_around(adj: list[set[int]], seed: int, rings: int) -> list[int]:

@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 
 from optimizer import Options, Problem, Rep, check, solve
-from optimizer.local_search import State
+from optimizer.local_search import State, territory_adjacency
 from optimizer.matching import rematch
 from optimizer.rebuild import (
     cluster_around,
     cluster_problem,
     rebuild_clusters,
-    territory_adjacency,
     unit_excess,
 )
 
