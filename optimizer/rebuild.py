@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .geo import haversine_km
+from .bound import cost_rows
 from .local_search import territory_adjacency
 from .problem import Problem, Rep
 
@@ -55,7 +55,7 @@ def unit_excess(
     out = np.zeros(p.n)
     for start in range(0, len(units), chunk):
         part = units[start : start + chunk]
-        red = haversine_km(p.centroids[part][:, None, :], homes[None, :, :]) - prices[None, :]
+        red = cost_rows(p.centroids, homes, part, None, 0.0) - prices[None, :]
         own = red[np.arange(len(part)), owner[part]]
         out[part] = p.workload[part] * (own - red.min(axis=1))
     return out if rows is None else out[rows]
@@ -156,14 +156,20 @@ def rebuild_clusters(
     info: dict[str, Any] = {"tried": 0, "kept": 0, "gain": 0.0, "cut_short": False}
     rep_index = p.rep_index
     excess = unit_excess(state, prices)
-    adjacency = territory_adjacency(p, state.owner_array())  # changes only when a rebuild is kept
+
+    def plan_now() -> tuple[np.ndarray, list[set[int]], np.ndarray]:
+        """The plan, its territory adjacency and its excess per territory (they change only when a rebuild
+        is kept)."""
+        owner = state.owner_array()
+        per_territory = np.bincount(owner[owner >= 0], weights=excess[owner >= 0], minlength=p.k)
+        return owner, territory_adjacency(p, owner), per_territory
+
+    owner, adjacency, per_territory = plan_now()
     tried: set[int] = set()
     for _ in range(min(max_clusters, p.k)):
         if deadline is not None and time.perf_counter() > deadline:
             info["cut_short"] = True
             break
-        owner = state.owner_array()
-        per_territory = np.bincount(owner[owner >= 0], weights=excess[owner >= 0], minlength=p.k)
         order = [int(t) for t in np.argsort(-per_territory, kind="stable") if int(t) not in tried]
         if not order or per_territory[order[0]] <= 0:
             break
@@ -188,7 +194,7 @@ def rebuild_clusters(
             if owner[u] != b:
                 state.move(u, b)
         excess[units] = unit_excess(state, prices, units)
-        adjacency = territory_adjacency(p, state.owner_array())
+        owner, adjacency, per_territory = plan_now()
         info["kept"] += 1
         info["gain"] += before - after
     return info
