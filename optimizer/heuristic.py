@@ -159,11 +159,11 @@ def heuristic_plan(
         info["swaps"] = st.improve_swaps()
         info["improve_moves"] += st.improve(max_passes=5)
     free = np.flatnonzero(problem.home_units < 0)
-    recentring = (
-        bool(len(free)) and not opts.anchor_homes and homes_idx is not None and opts.recentre_rounds > 0
-    )
+    recentring = bool(len(free)) and not opts.anchor_homes and opts.recentre_rounds > 0
+    # the reported home units of the chosen centres, when the solver moves them (None: it does not)
+    centre_idx = homes_idx if recentring else None
     # the polishing (chains, windows) stops at this share of the time limit
-    stop_at = window_stop(opts.time_limit) if recentring else 0.8
+    stop_at = window_stop(opts.time_limit) if centre_idx is not None else 0.8
     stop = clock.deadline(stop_at, opts.time_limit)
     if polish and opts.chain_work > 0:
         info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
@@ -183,24 +183,23 @@ def heuristic_plan(
         if info["rebuild"]["cut_short"]:
             notes.append("time_limit guard cut the cluster rebuilds short (run may differ under load)")
         clock.lap("rebuild")
-    if polish and recentring and homes_idx is not None:
-        info["recentre"] = recentre(problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=stop)
+    if polish and centre_idx is not None:
+        info["recentre"] = recentre(problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=stop)
         clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
         from .windows import polish_windows
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
         between = None
-        if (recentring and homes_idx is not None) or matching:
-            hidx = homes_idx
+        if centre_idx is not None or matching:
 
             def between() -> None:
                 # the next round's windows are ranked for the best rep of each territory and the new centres
                 if matching:
                     info["rematch"].append(rematch(st, movable))
-                if recentring and hidx is not None:
+                if centre_idx is not None:
                     info.setdefault("recentre_between", []).append(
-                        recentre(problem, st, homes, hidx, free, opts.recentre_rounds, deadline=stop)
+                        recentre(problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=stop)
                     )
 
         info["windows"] = polish_windows(
@@ -213,11 +212,11 @@ def heuristic_plan(
         if info["windows"].get("time_guard_hit"):
             notes.append("time_limit guard cut the window polishing short (run may differ under load)")
         clock.lap("windows")
-        if recentring and homes_idx is not None:
+        if centre_idx is not None:
             # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
             final_stop = clock.deadline(stop_at + (1.0 - stop_at) / 4, opts.time_limit)
             info["recentre_final"] = recentre(
-                problem, st, homes, homes_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
+                problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
             )
             clock.lap("recentre_final")
     if polish and matching:
