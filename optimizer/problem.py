@@ -115,6 +115,11 @@ class Options:
         the time limit (or 5 % before the window polishing's stop).
     rebuild_rings : int
         A rebuilt cluster is a territory and every territory at most this many hops from it.
+    final_bound : bool
+        Heuristic mode: after the plan, solve the relaxation again on the real band (and for the final centres
+        when they moved) and try the forced-territory bound. False keeps the construction's relaxation bound
+        (valid, possibly weaker; none when the centres moved) and saves that time; the cluster rebuilds use it
+        for their sub-problems.
     """
 
     tolerance: float | Mapping[str, float] = 0.05
@@ -145,6 +150,7 @@ class Options:
     chain_work: int = 3_000_000
     rebuild_clusters: int = 150
     rebuild_rings: int = 2
+    final_bound: bool = True
 
 
 @dataclass

@@ -259,3 +259,23 @@ def test_exact_mode_reports_a_proven_infeasible_request() -> None:
     assert sol.assignment == {}
     assert any("CP-SAT proved" in r for r in sol.reasons)
     assert "setup" in sol.timings  # the stage times come with the early return
+
+
+def test_without_the_final_bound_the_plan_is_the_same_and_the_bound_stays_valid(ct: Raw) -> None:
+    """``final_bound=False`` skips the relaxation's second solve: same plan, a bound no higher than the full
+    one and still below the objective; with centres that moved it reports no bound rather than a wrong one."""
+    opts = {"tolerance": 0.05, "mode": "heuristic", "window_rounds": 0, "rebuild_clusters": 0}
+    full = solve(make_problem(ct, 5, seed=2, **opts))
+    quick = solve(make_problem(ct, 5, seed=2, final_bound=False, **opts))
+    assert quick.assignment == full.assignment
+    assert "transport_bound" in full.timings and "transport_bound" not in quick.timings
+    assert full.lower_bound is not None and quick.lower_bound is not None and full.objective is not None
+    assert quick.lower_bound <= full.lower_bound + 1e-6 * full.objective
+    assert quick.lower_bound <= full.objective
+    reps = [Rep(f"r{i}") for i in range(5)]
+    quick_opts = Options(final_bound=False, **opts)  # type: ignore[arg-type]
+    chosen = Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, quick_opts, ct.is_bridge)
+    moved = solve(chosen)
+    assert check(chosen, moved.assignment).ok
+    assert moved.details["heuristic"].get("recentre", {}).get("rounds")
+    assert moved.lower_bound is None and moved.gap is None
