@@ -13,6 +13,12 @@ is a valid bound. This script does not compute that bound: it solves the restric
 choices that the region's own reps make (``J`` among the reps with a home inside, ``s`` among the others of
 them and the reps nearest the cut) and prints the least. The bound over all choices is at most that least
 value, so it measures how much such a bound could add at best.
+
+With ``--nested`` the roles also respect the heaviest region inside that one (Hawaii behind the Aleutians
+unit 99692): ``m`` territories wholly in the inner region serve only its units, one more holds the rest of
+it and lies either wholly in the outer region or through the outer cut, the other territories wholly in the
+outer region serve only its units outside the inner one, and the one through the outer cut (when it is not
+the inner one's) serves no inner unit.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from optimizer import Problem
 from optimizer.bound import transport
 from optimizer.geo import haversine_km
 
-from .gap_report import pendant_regions
+from .gap_report import Pendant, pendant_regions
 from .run import build
 
 
@@ -63,11 +69,80 @@ def restricted_value(
     return relaxation_value(problem, homes, banned)
 
 
+def nested_value(
+    problem: Problem,
+    homes: np.ndarray,
+    outer: np.ndarray,
+    inner: np.ndarray,
+    roles: dict[str, list[int]],
+) -> tuple[float, float]:
+    """:func:`relaxation_value` with the nested roles of the module docstring: ``roles`` maps "inner" (wholly
+    in the inner region), "rest" (the one holding the rest of it), "rest_through" (the same rep when it also
+    crosses the outer cut, else empty), "outer" (wholly in the outer region, outside the inner one) and
+    "through" (crosses the outer cut, no inner unit) to reps; every other rep serves only units outside."""
+    k = problem.k
+    act = problem.active
+    u_in, u_ring, u_out = (np.flatnonzero(m & act) for m in (inner, outer & ~inner, ~outer))
+
+    def ban(units: np.ndarray, reps: list[int]) -> np.ndarray:
+        return (units[:, None] * k + np.asarray(reps, dtype=np.int64)[None, :]).ravel()
+
+    special = {j for group in roles.values() for j in group}
+    others = [j for j in range(k) if j not in special]
+    parts = [
+        ban(np.concatenate([u_in, u_ring]), others),
+        ban(np.concatenate([u_ring, u_out]), roles["inner"]),
+    ]
+    if not roles["rest_through"]:
+        parts.append(ban(u_out, roles["rest"]))
+    if roles["outer"]:
+        parts.append(ban(np.concatenate([u_in, u_out]), roles["outer"]))
+    if roles["through"]:
+        parts.append(ban(u_in, roles["through"]))
+    return relaxation_value(problem, homes, np.unique(np.concatenate(parts)))
+
+
+def nested_choices(
+    own_outer: list[int], own_inner: list[int], near: list[int], m_inner: int, m_outer: int
+) -> list[dict[str, list[int]]]:
+    """Role choices among the regions' own reps (and the reps ``near`` the outer cut for "through")."""
+    out = []
+    for wholly in itertools.combinations(own_inner, m_inner):
+        rest_of = [j for j in own_outer if j not in wholly]
+        for rest in rest_of:
+            left = [j for j in rest_of if j != rest]
+            # the rest of the inner region lies wholly in the outer one: one more rep crosses the outer cut
+            for outer in itertools.combinations(left, m_outer - m_inner - 1):
+                for through in [j for j in left if j not in outer] + near:
+                    out.append(
+                        {
+                            "inner": list(wholly),
+                            "rest": [rest],
+                            "rest_through": [],
+                            "outer": list(outer),
+                            "through": [through],
+                        }
+                    )
+            # or it crosses the outer cut itself
+            for outer in itertools.combinations(left, m_outer - m_inner):
+                out.append(
+                    {
+                        "inner": list(wholly),
+                        "rest": [rest],
+                        "rest_through": [rest],
+                        "outer": list(outer),
+                        "through": [],
+                    }
+                )
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--k", type=int, required=True)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--nearest", type=int, default=3, help="reps nearest the cut tried as the one through it")
+    ap.add_argument("--nested", action="store_true", help="also respect the heaviest region inside it")
     a = ap.parse_args()
     p, _ = build("national", a.k, 0.02, a.seed, "heuristic", 120)
     total = float(p.workload.sum())
@@ -87,6 +162,8 @@ def main() -> int:
         f"{region.workload / tgt:.3f} targets, {fewest}-{most} territories wholly inside; "
         f"reps with a home inside {own}, nearest outside {near}"
     )
+    if a.nested:
+        return run_nested(p, homes, plain, region, inside, own, near)
     best = (np.inf, (), -1)
     for m in range(fewest, most + 1):
         for wholly in itertools.combinations(own, m):
@@ -104,6 +181,57 @@ def main() -> int:
             f"least: +{100 * (best[0] / plain - 1):.3f} % "
             f"(wholly {list(best[1])}, through {best[2]}): "
             "a bound over every choice of roles adds at most this much"
+        )
+    return 0
+
+
+def run_nested(
+    p: Problem,
+    homes: np.ndarray,
+    plain: float,
+    region: Pendant,
+    outer: np.ndarray,
+    own: list[int],
+    near: list[int],
+) -> int:
+    """Print the nested restricted relaxation for each role choice of :func:`nested_choices` and the least.
+
+    The inner region is the heaviest one inside ``region`` that holds fewer territories wholly (regions that
+    hold as many, such as the chain of Alaska units between the bridges, give no roles of their own).
+    """
+    ids = set(region.units.tolist())
+    inner_regions = [
+        r
+        for r in pendant_regions(p)
+        if r.cut != region.cut and set(r.units.tolist()) <= ids and r.inside[1] < region.inside[0]
+    ]
+    if not inner_regions:
+        print("no region inside it that one unit cuts off")
+        return 1
+    sub = max(inner_regions, key=lambda r: (r.workload, -r.cut))
+    if sub.inside[0] != sub.inside[1] or region.inside[0] != region.inside[1]:
+        print("the nested roles need exact counts of territories inside both regions")
+        return 1
+    inner = np.zeros(p.n, dtype=bool)
+    inner[sub.units] = True
+    own_inner = [j for j in own if inner[p.home_units[j]]]
+    tgt = float(p.targets[:, 0].mean())
+    print(
+        f"inner region behind {p.unit_ids[sub.cut]}: {len(sub.units)} units, {sub.workload / tgt:.3f} "
+        f"targets, {sub.inside[0]} territories wholly inside; reps with a home inside {own_inner}"
+    )
+    best: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
+    for roles in nested_choices(own, own_inner, near, sub.inside[0], region.inside[0]):
+        t = time.perf_counter()
+        value, hub = nested_value(p, homes, outer, inner, roles)
+        secs = time.perf_counter() - t
+        print(f"  {roles}: +{100 * (value / plain - 1):.3f} % (hub {hub:.0f}, {secs:.1f} s)", flush=True)
+        if hub == 0 and value < best[0]:
+            best = (value, roles)
+    if best[1] is not None:
+        print(
+            f"least: +{100 * (best[0] / plain - 1):.3f} % ({best[1]}): "
+            "a bound over every choice of nested roles adds at most this much"
         )
     return 0
 

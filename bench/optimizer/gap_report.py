@@ -18,6 +18,11 @@ workload-weighted centroids of the final territories, which is what the centre m
 
 Both terms are reported as shares of the objective, the excess per region (the first 3 digits of a ZCTA, the
 state FIPS of a county) with the region's homes against its population share of the reps, and per territory.
+
+With ``--groups N`` the gap is also split by groups of territories (k-means on their centroids): each group's
+own relaxation (its units, its reps, the same bands) bounds what re-planning inside the group could reach, so
+``cost - sum of the group bounds`` is the part moves within groups could close at most, and ``sum of the group
+bounds - L(pi)`` the part that needs load to move between groups (or is the relaxation's own weakness there).
 """
 
 from __future__ import annotations
@@ -135,6 +140,55 @@ def centroids_of(problem: Problem, owner: np.ndarray) -> np.ndarray:
     return out
 
 
+def group_split(
+    problem: Problem, owner: np.ndarray, homes: np.ndarray, groups: int, bound: float, cost: float
+) -> None:
+    """Print the gap split into a part within groups of territories and a part between them."""
+    from scipy.cluster.vq import kmeans2
+
+    w = problem.workload
+    lo, hi = problem.bounds
+    lo_w, hi_w = lo[:, 0], hi[:, 0]
+    xy = np.zeros((problem.k, 2))
+    for t in range(problem.k):
+        m = owner == t
+        xy[t] = np.average(problem.centroids[m], axis=0, weights=w[m] + 1e-9)
+    _, label = kmeans2(xy * [np.cos(np.radians(38.0)), 1.0], groups, minit="++", seed=1)
+    total_w = float(w.sum())
+    tgt = float(problem.targets[:, 0].mean())
+    print(f"\nby {groups} groups of territories (km per person of the country; gap shares of the objective)")
+    parts = 0.0
+    for g in range(groups):
+        reps = np.flatnonzero(label == g)
+        if len(reps) == 0:
+            continue
+        units = np.flatnonzero(np.isin(owner, reps) & problem.active)
+        plan = float((w[units] * haversine_km(problem.centroids[units], homes[owner[units]])).sum())
+        res = transport(
+            problem.centroids,
+            homes[reps],
+            w,
+            units,
+            lo_w[reps],
+            hi_w[reps],
+            lo_w[reps],
+            hi_w[reps],
+            0.0,
+            max_rounds=30,
+        )
+        parts += res.bound
+        centre = xy[reps].mean(axis=0)
+        print(
+            f"  group {g} ({len(reps)} reps, {w[units].sum() / tgt:.2f} targets, around "
+            f"{centre[0]:.1f}, {centre[1]:.1f}): plan {plan / total_w:.3f}, its relaxation "
+            f"{res.bound / total_w:.3f}, within {100 * (plan - res.bound) / cost:.2f} %"
+        )
+    print(
+        f"  within groups {100 * (cost - parts) / cost:.2f} %, between groups "
+        f"{100 * (parts - bound) / cost:.2f} % (of the gap {100 * (cost - bound) / cost:.2f} %)"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instance", required=True, choices=["counties", "national"])
@@ -144,6 +198,9 @@ def main() -> int:
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--pendants", action="store_true", help="also list regions one unit cuts off")
+    ap.add_argument(
+        "--groups", type=int, default=0, help="also split the gap by this many groups of territories"
+    )
     ap.add_argument(
         "--keep-centres",
         action="store_true",
@@ -204,6 +261,8 @@ def main() -> int:
         )
     if a.pendants:
         print_pendants(p, owner, a.top)
+    if a.groups:
+        group_split(p, owner, homes, a.groups, g.bound, g.cost)
     return 0
 
 
