@@ -108,6 +108,7 @@ def test_cluster_problem_keeps_homes_bands_and_locks(ct: Raw) -> None:
     assert len(sub.edges) == expected
     assert dict(sub.options.locked) == {p.unit_ids[unit]: p.reps[2].id}
     assert sub.options.rebuild_clusters == 0 and sub.options.window_rounds == 0
+    assert not sub.options.final_bound  # the rebuild compares costs: no second flow per cluster
 
 
 def _with_options(p: Problem, **changes: Any) -> Problem:
