@@ -59,14 +59,14 @@ def restricted_value(
     k = problem.k
     units_in = np.flatnonzero(inside & problem.active)
     units_out = np.flatnonzero(~inside & problem.active)
-    others = np.setdiff1d(np.arange(k), [*wholly, through])
-    banned = np.concatenate(
-        [
-            (units_in[:, None] * k + others[None, :]).ravel(),
-            (units_out[:, None] * k + np.asarray(wholly)[None, :]).ravel(),
-        ]
-    )
+    others = np.setdiff1d(np.arange(k), [*wholly, through]).tolist()
+    banned = np.concatenate([arc_keys(units_in, others, k), arc_keys(units_out, wholly, k)])
     return relaxation_value(problem, homes, banned)
+
+
+def arc_keys(units: np.ndarray, reps: list[int], k: int) -> np.ndarray:
+    """Keys ``unit * K + rep`` of every arc between ``units`` and ``reps`` (the relaxation's ``banned``)."""
+    return (units[:, None] * k + np.asarray(reps, dtype=np.int64)[None, :]).ravel()
 
 
 def nested_value(
@@ -85,7 +85,7 @@ def nested_value(
     u_in, u_ring, u_out = (np.flatnonzero(m & act) for m in (inner, outer & ~inner, ~outer))
 
     def ban(units: np.ndarray, reps: list[int]) -> np.ndarray:
-        return (units[:, None] * k + np.asarray(reps, dtype=np.int64)[None, :]).ravel()
+        return arc_keys(units, reps, k)
 
     special = {j for group in roles.values() for j in group}
     others = [j for j in range(k) if j not in special]
