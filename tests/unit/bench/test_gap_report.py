@@ -68,3 +68,36 @@ def test_forced_share_splits_the_centre_metric_at_the_largest_cut_off_region() -
     owner2 = owner.copy()
     owner2[36:] = 4
     assert split(p, owner2, region)["touching"] == 1
+
+
+def test_crossing_path_bound_holds_for_every_plan_whose_territory_holds_the_path() -> None:
+    """On a line of 8 units, every plan in which the right-hand rep's territory reaches the left end and
+    unit 3 costs at least the Lagrangian value plus the path excess, and the path adds something."""
+    from bench.optimizer.cut_roles import crossing_path_bound, restricted_transport
+    from optimizer.geo import haversine_km
+
+    n = 8
+    lonlat = np.array([(0.1 * i, 0.0) for i in range(n)])
+    reps = [Rep("left", 0), Rep("right", n - 1)]
+    p = Problem(
+        [f"u{i}" for i in range(n)],
+        {"workload": np.ones(n)},
+        lonlat,
+        np.array([(i, i + 1) for i in range(n - 1)]),
+        reps,
+        Options(tolerance=0.9),
+    )
+    homes = lonlat[[0, n - 1]]
+    dist = haversine_km(lonlat[:, None, :], homes[None, :, :])
+    res = restricted_transport(p, homes, None)
+    none = np.zeros(0, dtype=np.int64)
+    value, path = crossing_path_bound(p, dist, none, res.prices, 1, np.array([0]), 3)
+    assert path > 0 and value <= res.flow_value + 1e-6
+    lo, hi = p.bounds
+    costs = []
+    for split in range(4, n):  # "right" owns units 0..split-1 (so 0..3), "left" the rest
+        owner = np.array([1] * split + [0] * (n - split))
+        load = np.bincount(owner, minlength=2)
+        if np.all(load >= lo[:, 0] - 1e-9) and np.all(load <= hi[:, 0] + 1e-9):
+            costs.append(float(dist[np.arange(n), owner].sum()))
+    assert costs and min(costs) >= value + path - 1e-6
