@@ -99,10 +99,7 @@ def solve(problem: Problem) -> Solution:
     heur = details.get("heuristic", {})
     bound_note = BOUND_NOTE if att.mode != "exact" else BOUND_NOTE + "; or CP-SAT's own bound when higher"
     recentred = bool(heur.get("recentre", {}).get("rounds") or heur.get("recentre_final", {}).get("rounds"))
-    if recentred and not opts.final_bound:
-        bound = -np.inf  # the relaxation was for the centres before they moved: no bound for the final ones
-        notes.append("final_bound=False: no bound for the centres the plan moved to")
-    elif (
+    if (
         opts.final_bound
         and att.mode == "heuristic"
         and (recentred or problem.tolerance_of(problem.workload_name) is not None)
@@ -129,6 +126,9 @@ def solve(problem: Problem) -> Solution:
                 bound = forced[0]
                 bound_note = BOUND_NOTE + "; raised by a territory the adjacency forces (" + FORCED_NOTE + ")"
         clock.lap("forced_territory_bound")
+    elif recentred:  # final_bound=False (re-centring happens in heuristic mode only)
+        bound = -np.inf  # the relaxation was for the centres before they moved: no bound for the final ones
+        notes.append("final_bound=False: no bound for the centres the plan moved to")
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
