@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import dijkstra
 
 from optimizer import Problem
-from optimizer.bound import TransportResult, transport
+from optimizer.bound import TransportResult, lagrangian_bound, transport
 from optimizer.geo import haversine_km
 
 from .gap_report import Pendant, pendant_regions
@@ -127,17 +127,17 @@ def crossing_path_bound(
     """
     k = problem.k
     w = problem.workload
-    act = problem.active
+    act = np.flatnonzero(problem.active)
     lo, hi = problem.bounds
-    lo, hi = lo[:, 0], hi[:, 0]
     allowed = np.ones(problem.n * k, dtype=bool)
     allowed[banned] = False
-    reduced = np.where(allowed.reshape(problem.n, k), dist - prices[None, :], np.inf)
-    best = reduced.min(axis=1)
-    value = float((w[act] * best[act]).sum())
-    value += float((lo * np.maximum(prices, 0)).sum() - (hi * np.maximum(-prices, 0)).sum())
-    node = w * np.maximum(reduced[:, rep] - best, 0.0) + 1e-9  # csgraph drops zero-weight arcs
-    node[~act] = np.inf
+    costs = np.where(allowed.reshape(problem.n, k), dist, np.inf)
+    no_homes = np.empty((k, 2))  # unused: the costs are given
+    value, best = lagrangian_bound(
+        problem.centroids, no_homes, w, act, prices, lo[:, 0], hi[:, 0], 0.0, None, 0.0, costs=costs[act]
+    )
+    node = np.full(problem.n, np.inf)
+    node[act] = w[act] * np.maximum(costs[act, rep] - prices[rep] - best, 0.0) + 1e-9  # csgraph drops 0 arcs
     edges = np.asarray(problem.edges)
     tails = np.concatenate([edges[:, 0], edges[:, 1], np.full(len(sources), problem.n)])
     heads = np.concatenate([edges[:, 1], edges[:, 0], sources])
@@ -146,17 +146,6 @@ def crossing_path_bound(
         (node[heads][keep], (tails[keep], heads[keep])), shape=(problem.n + 1, problem.n + 1)
     )
     return value, float(dijkstra(graph, indices=problem.n)[target])
-
-
-def nested_value(
-    problem: Problem,
-    homes: np.ndarray,
-    outer: np.ndarray,
-    inner: np.ndarray,
-    roles: dict[str, list[int]],
-) -> tuple[float, float]:
-    """:func:`relaxation_value` with the nested roles of :func:`nested_banned`."""
-    return relaxation_value(problem, homes, nested_banned(problem, outer, inner, roles))
 
 
 def nested_choices(
