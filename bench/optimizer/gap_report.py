@@ -149,10 +149,7 @@ def group_split(
     w = problem.workload
     lo, hi = problem.bounds
     lo_w, hi_w = lo[:, 0], hi[:, 0]
-    xy = np.zeros((problem.k, 2))
-    for t in range(problem.k):
-        m = owner == t
-        xy[t] = np.average(problem.centroids[m], axis=0, weights=w[m] + 1e-9)
+    xy = centroids_of(problem, owner)
     _, label = kmeans2(xy * [np.cos(np.radians(38.0)), 1.0], groups, minit="++", seed=1)
     total_w = float(w.sum())
     tgt = float(problem.targets[:, 0].mean())
