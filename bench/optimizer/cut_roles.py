@@ -21,7 +21,11 @@ cut, the other territories wholly in the outer region serve only its units outsi
 one through the outer cut (when it is not the inner one's) serves no inner unit. When the rep holding the
 rest of the inner region also crosses the outer cut, its territory holds a path between the two cuts, and
 the script also charges the least excess of such a path at the restricted prices (a valid addition, see
-:func:`crossing_path_bound`).
+:func:`crossing_path_bound`). Before that it asks CP-SAT whether such a plan exists at all: when exactly one
+territory lies wholly between the two cuts, it needs a connected part of that ring whose removal leaves the
+inner cut connected to the outer one, with at least the band's lower edge of workload
+(:func:`largest_ring_territory`). When none exists, no contiguous plan lets the rest of the inner region cross
+the outer cut, and those choices are left out of the least.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
+from ortools.sat.python import cp_model
 from scipy.sparse.csgraph import dijkstra
 
 from optimizer import Problem
@@ -146,6 +151,62 @@ def crossing_path_bound(
         (node[heads][keep], (tails[keep], heads[keep])), shape=(problem.n + 1, problem.n + 1)
     )
     return value, float(dijkstra(graph, indices=problem.n)[target])
+
+
+def largest_ring_territory(
+    problem: Problem, ring: np.ndarray, inner_cut: int, outer_cut: int, cap: float, seconds: float = 120.0
+) -> tuple[float, bool]:
+    """(largest workload, proven) of a territory wholly in ``ring`` while another one crosses it.
+
+    ``ring`` holds the units between two nested cuts (``inner_cut`` among them, ``outer_cut`` outside). When
+    the territory holding the rest of the inner region also crosses the outer cut and exactly one territory
+    ``S`` lies wholly in the ring, every ring unit belongs to one of the two, so ``S`` is connected, avoids
+    ``inner_cut``, holds at most ``cap`` and leaves the rest of the ring connected to ``outer_cut``. CP-SAT
+    maximises the workload of such an ``S`` (two single-commodity flows: one from a root chosen inside ``S``,
+    one from ``outer_cut`` through the other units); ``proven`` says whether it proved the optimum within
+    ``seconds`` (else the value is its upper bound). If the value is below the band's lower edge, no plan
+    has that shape.
+    """
+    w = problem.workload
+    pos = {int(u): i for i, u in enumerate(ring.tolist())}
+    n = len(pos)
+    edges = np.asarray(problem.edges).tolist()
+    arcs = [(pos[a], pos[b]) for a, b in edges if a in pos and b in pos]
+    arcs += [(b, a) for a, b in arcs]
+    exits = {pos[a] for a, b in edges if b == outer_cut and a in pos} | {
+        pos[b] for a, b in edges if a == outer_cut and b in pos
+    }
+    m = cp_model.CpModel()
+    in_s = [m.new_bool_var(f"s{i}") for i in range(n)]
+    root = [m.new_bool_var(f"r{i}") for i in range(n)]
+    m.add(in_s[pos[inner_cut]] == 0)
+    m.add_exactly_one(root)
+    f = [m.new_int_var(0, n, f"f{a}") for a in range(len(arcs))]  # inside S, from its root
+    g = [m.new_int_var(0, n, f"g{a}") for a in range(len(arcs))]  # outside S, from the outer cut
+    into: list[list[int]] = [[] for _ in range(n)]
+    out: list[list[int]] = [[] for _ in range(n)]
+    for a, (u, v) in enumerate(arcs):
+        into[v].append(a)
+        out[u].append(a)
+        for end in (u, v):
+            m.add(f[a] == 0).only_enforce_if(in_s[end].Not())
+            m.add(g[a] == 0).only_enforce_if(in_s[end])
+    for i in range(n):
+        m.add_implication(root[i], in_s[i])
+        supply = m.new_int_var(0, n, f"p{i}")
+        m.add(supply == 0).only_enforce_if(root[i].Not())
+        m.add(sum(f[a] for a in into[i]) - sum(f[a] for a in out[i]) + supply == in_s[i])
+        source = m.new_int_var(0, n if i in exits else 0, f"e{i}")
+        m.add(source == 0).only_enforce_if(in_s[i])
+        m.add(sum(g[a] for a in into[i]) - sum(g[a] for a in out[i]) + source == 1 - in_s[i])
+    load = sum(int(round(w[u])) * in_s[i] for u, i in pos.items())
+    m.add(load <= int(np.floor(cap)))
+    m.maximize(load)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.max_time_in_seconds = seconds
+    status = solver.solve(m)
+    return float(solver.best_objective_bound), status == cp_model.OPTIMAL
 
 
 def nested_choices(
@@ -266,8 +327,23 @@ def run_nested(
         f"inner region behind {p.unit_ids[sub.cut]}: {len(sub.units)} units, {sub.workload / tgt:.3f} "
         f"targets, {sub.inside[0]} territories wholly inside; reps with a home inside {own_inner}"
     )
+    lo, hi = p.bounds
+    ring = np.flatnonzero(outer & ~inner & p.active)
+    m_ring = region.inside[0] - sub.inside[0]  # wholly in the ring when the rest crosses the outer cut
+    can_cross = True
+    if m_ring == 1:
+        t = time.perf_counter()
+        largest, proven = largest_ring_territory(p, ring, sub.cut, region.cut, float(hi[:, 0].max()))
+        can_cross = largest >= float(lo[:, 0].min())
+        print(
+            f"the one territory wholly between the cuts, when the rest of the inner region crosses the outer "
+            f"cut, holds at most {largest / tgt:.3f} targets ({'proven' if proven else 'CP-SAT bound'}, "
+            f"{time.perf_counter() - t:.1f} s): "
+            + ("such plans exist" if can_cross else "below the band, so no plan lets the rest cross")
+        )
     best: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
     best_path: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
+    best_possible: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
     dist = haversine_km(p.centroids[:, None, :], homes[None, :, :])
     sources = np.flatnonzero(inner & p.active)
     for roles in nested_choices(own, own_inner, near, sub.inside[0], region.inside[0]):
@@ -289,6 +365,8 @@ def run_nested(
             best = (value, roles)
         if hub == 0 and charged < best_path[0]:
             best_path = (charged, roles)
+        if hub == 0 and (can_cross or not roles["rest_through"]) and charged < best_possible[0]:
+            best_possible = (charged, roles)
     if best[1] is not None:
         print(
             f"least: +{100 * (best[0] / plain - 1):.3f} % ({best[1]}): "
@@ -297,6 +375,11 @@ def run_nested(
         print(
             f"least with the crossing path charged: +{100 * (best_path[0] / plain - 1):.3f} % "
             f"({best_path[1]})"
+        )
+    if best_possible[1] is not None and not can_cross:
+        print(
+            f"least over the roles a contiguous plan can have: +{100 * (best_possible[0] / plain - 1):.3f} % "
+            f"({best_possible[1]})"
         )
     return 0
 

@@ -101,3 +101,44 @@ def test_crossing_path_bound_holds_for_every_plan_whose_territory_holds_the_path
         if np.all(load >= lo[:, 0] - 1e-9) and np.all(load <= hi[:, 0] + 1e-9):
             costs.append(float(dist[np.arange(n), owner].sum()))
     assert costs and min(costs) >= value + path - 1e-6
+
+
+def _brute_force_ring(
+    edges: list[tuple[int, int]], w: np.ndarray, ring: list[int], inner: int, outer: int, cap: float
+) -> float:
+    """Largest connected S in ``ring`` without ``inner``, at most ``cap``, whose complement in the ring
+    stays connected to ``outer`` (every subset tried)."""
+    g = nx.Graph(edges)
+    best = 0.0
+    others = [u for u in ring if u != inner]
+    for mask in range(1, 1 << len(others)):
+        s = {u for i, u in enumerate(others) if mask >> i & 1}
+        load = float(w[list(s)].sum())
+        if load > cap or load <= best or not nx.is_connected(g.subgraph(s)):
+            continue
+        if nx.is_connected(g.subgraph(set(ring) - s | {outer})):
+            best = load
+    return best
+
+
+def test_largest_ring_territory_matches_every_subset_of_a_small_ring() -> None:
+    """A 3 x 4 grid between the cuts (the inner cut at a corner, the outer cut beside the opposite
+    corner): CP-SAT's largest territory wholly in the ring equals the best of all subsets, for several
+    workloads and caps, and a cut through the middle row makes it smaller."""
+    from bench.optimizer.cut_roles import largest_ring_territory
+
+    grid = [(r * 4 + c, r * 4 + c + 1) for r in range(3) for c in range(3)]
+    grid += [(r * 4 + c, (r + 1) * 4 + c) for r in range(2) for c in range(4)]
+    rng = np.random.default_rng(7)
+    seen = set()
+    for edges in (grid + [(11, 12)], [e for e in grid if e not in {(4, 5), (5, 6), (6, 7)}] + [(11, 12)]):
+        for _ in range(3):
+            w = rng.integers(1, 9, size=13).astype(float)
+            lonlat = np.array([(0.1 * (i % 4), 0.1 * (i // 4)) for i in range(13)])
+            p = Problem([f"u{i}" for i in range(13)], {"workload": w}, lonlat, np.array(edges), [Rep("a", 0)])
+            cap = float(w[:12].sum()) * 0.6
+            value, proven = largest_ring_territory(p, np.arange(12), 0, 12, cap)
+            expected = _brute_force_ring(edges, w, list(range(12)), 0, 12, cap)
+            assert proven and value == expected
+            seen.add(value)
+    assert len(seen) > 1
