@@ -165,7 +165,7 @@ def largest_ring_territory(
     maximises the workload of such an ``S`` (two single-commodity flows: one from a root chosen inside ``S``,
     one from ``outer_cut`` through the other units); ``proven`` says whether it proved the optimum within
     ``seconds`` (else the value is its upper bound). If the value is below the band's lower edge, no plan
-    has that shape.
+    has that shape. Workloads are rounded to whole numbers (people in the benchmark).
     """
     w = problem.workload
     pos = {int(u): i for i, u in enumerate(ring.tolist())}
