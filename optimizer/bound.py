@@ -24,6 +24,7 @@ from ortools.graph.python import min_cost_flow
 from scipy.spatial import cKDTree
 
 from .geo import haversine_km, nearest_homes, unit_vectors
+from .keys import member_of, unique_sorted
 
 _INF = np.iinfo(np.int64).max // 4
 
@@ -127,7 +128,7 @@ def _initial_arcs(
             kk.append(np.full(cut, j, dtype=np.int64))
     u = np.concatenate(uu)
     kk_all = np.concatenate(kk)
-    key = np.unique(u * k + kk_all)
+    key = unique_sorted(u * k + kk_all)
     return key // k, key % k
 
 
@@ -203,15 +204,15 @@ def transport(
         hi_i = hi_i + int(np.ceil((tot_int - hi_i.sum()) / k)) + 1
     reach = 2.5 * float(np.median(hi_flow[np.isfinite(hi_flow)])) if np.isfinite(hi_flow).any() else 0.0
     au, ak = _initial_arcs(lonlat, homes, w, pos_units, per_unit, reach)
-    ban = np.zeros(0, dtype=np.int64) if banned is None else np.unique(banned.astype(np.int64))
+    ban = np.zeros(0, dtype=np.int64) if banned is None else unique_sorted(banned.astype(np.int64))
     if init_arcs is not None:
         # warm start: the arcs a previous solve of the same units and homes ended with
-        keep = np.isin(init_arcs[0], pos_units)
-        key0 = np.unique(np.concatenate([au * k + ak, init_arcs[0][keep] * k + init_arcs[1][keep]]))
+        keep = member_of(init_arcs[0], unique_sorted(pos_units))
+        key0 = unique_sorted(np.concatenate([au * k + ak, init_arcs[0][keep] * k + init_arcs[1][keep]]))
         au, ak = key0 // k, key0 % k
     if len(ban):
         # arcs the caller forbids (unit-rep pairs that produced detached fragments); the hub keeps it feasible
-        ok = ~np.isin(au * k + ak, ban)
+        ok = ~member_of(au * k + ak, ban)
         au, ak = au[ok], ak[ok]
     local = np.full(n, -1, dtype=np.int64)
     local[pos_units] = np.arange(len(pos_units))
@@ -295,7 +296,7 @@ def transport(
         hub_units = np.flatnonzero(fh > 0)
         if len(hub_units):
             # a unit that sends flow to the hub: y_hub <= y_b + c_ub - big
-            arcs_h = np.flatnonzero(np.isin(ul, hub_units))
+            arcs_h = np.flatnonzero(member_of(ul, hub_units))
             et.append(ak[arcs_h])
             eh.append(np.full(len(arcs_h), k))
             ew.append(cost_m[arcs_h] - big)
@@ -363,7 +364,7 @@ def transport(
             extra = nearest_homes(lonlat[hu], homes, min(k, per_unit * 2**rounds))
             add_u.append(np.repeat(hu, extra.shape[1]))
             add_k.append(extra.ravel())
-        key = np.unique(
+        key = unique_sorted(
             np.concatenate([au * k + ak] + [a * k + b for a, b in zip(add_u, add_k, strict=True)])
         )
         if len(key) == len(au):
