@@ -23,7 +23,7 @@ import numpy as np
 from ortools.graph.python import min_cost_flow
 from scipy.spatial import cKDTree
 
-from .geo import haversine_km, nearest_homes, unit_vectors
+from .geo import distance_matrix_km, haversine_km, nearest_homes, unit_vectors
 from .keys import member_of, unique_sorted
 
 _INF = np.iinfo(np.int64).max // 4
@@ -51,7 +51,7 @@ def cost_rows(
     disruption_weight: float,
 ) -> np.ndarray:
     """Per-workload cost (km) of giving units ``rows`` to every rep: distance + disruption penalty."""
-    d = haversine_km(lonlat[rows][:, None, :], homes[None, :, :])
+    d = distance_matrix_km(lonlat[rows], homes)
     if current is not None and disruption_weight > 0:
         cur = current[rows]
         d = d + disruption_weight * (np.arange(len(homes))[None, :] != cur[:, None])

@@ -15,7 +15,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csr_matrix
 
-from .geo import haversine_km
+from .geo import distance_matrix_km
 
 if TYPE_CHECKING:
     from .local_search import State
@@ -45,7 +45,7 @@ def territory_rep_costs(
     units = np.flatnonzero(owner >= 0)
     for start in range(0, len(units), chunk):
         rows = units[start : start + chunk]
-        dist = haversine_km(lonlat[rows][:, None, :], homes[None, :, :])
+        dist = distance_matrix_km(lonlat[rows], homes)
         member = csr_matrix((w[rows], (owner[rows], np.arange(len(rows)))), shape=(k, len(rows)))
         out += member @ dist
     return out

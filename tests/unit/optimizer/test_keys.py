@@ -1,4 +1,4 @@
-"""The sort-based key helpers give what numpy's set functions give."""
+"""The sort-based key helpers and the matrix distance give what numpy and the haversine formula give."""
 
 from __future__ import annotations
 
@@ -18,3 +18,18 @@ def test_unique_sorted_and_member_of_agree_with_numpy() -> None:
             assert np.array_equal(member_of(keys, chosen), np.isin(keys, chosen))
     # keys beyond both ends of the set
     assert member_of(np.array([-5, 3, 99]), np.array([3])).tolist() == [False, True, False]
+
+
+def test_distance_matrix_matches_haversine_near_and_far() -> None:
+    from optimizer.geo import NEAR_KM, distance_matrix_km, haversine_km
+
+    rng = np.random.default_rng(5)
+    a = np.column_stack([rng.uniform(-160, -67, 400), rng.uniform(18, 65, 400)])
+    # the same points, points metres away, Honolulu
+    b = np.vstack([a[:20], a[20:40] + 1e-4, [[-157.8, 21.3]]])
+    exact = haversine_km(a[:, None, :], b[None, :, :])
+    fast = distance_matrix_km(a, b)
+    assert fast.shape == (400, 41)
+    assert (exact < NEAR_KM).any() and (exact > 3000).any()
+    assert np.abs(fast - exact).max() < 1e-9
+    assert np.all(fast[np.arange(20), np.arange(20)] == 0.0)
