@@ -138,8 +138,8 @@ def test_several_centre_starts_continue_the_cheapest_probe(ct: Raw) -> None:
 def test_window_stop_keeps_time_for_the_final_recentring() -> None:
     from optimizer.heuristic import window_stop
 
-    # national K=200 (60 s) keeps its 0.7; K=500 (120 s) may polish until 102 s; counties (10 s) until 7 s
-    assert [round(window_stop(t) * t, 6) for t in (10.0, 60.0, 120.0)] == [7.0, 42.0, 102.0]
+    # national K=200 (60 s) keeps 12 s; K=500 (120 s) may polish until 102 s; counties (10 s) until 8 s
+    assert [round(window_stop(t) * t, 6) for t in (10.0, 60.0, 120.0)] == [8.0, 48.0, 102.0]
 
 
 def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.MonkeyPatch) -> None:
