@@ -252,7 +252,8 @@ def polish_windows(
                 workers=workers,
                 det_time=options.window_det_time,
                 hops=4,
-                wall_cap=options.time_limit - clock.elapsed(),
+                # a window started just before the stop may use at most half the time kept after it
+                wall_cap=min(options.time_limit - clock.elapsed(), options.time_limit * (1 - stop_at) / 2),
             ):
                 improved += 1
         info["improved"] += improved
