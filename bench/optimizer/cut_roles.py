@@ -41,7 +41,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from optimizer import Problem
 from optimizer.bound import TransportResult, lagrangian_bound, transport
-from optimizer.geo import haversine_km
+from optimizer.geo import distance_matrix_km, haversine_km
 
 from .gap_report import Pendant, pendant_regions
 from .run import build
@@ -95,22 +95,19 @@ def nested_banned(
     act = problem.active
     u_in, u_ring, u_out = (np.flatnonzero(m & act) for m in (inner, outer & ~inner, ~outer))
 
-    def ban(units: np.ndarray, reps: list[int]) -> np.ndarray:
-        return arc_keys(units, reps, k)
-
     special = {j for group in roles.values() for j in group}
     others = [j for j in range(k) if j not in special]
     parts = [
-        ban(np.concatenate([u_in, u_ring]), others),
-        ban(np.concatenate([u_ring, u_out]), roles["inner"]),
+        arc_keys(np.concatenate([u_in, u_ring]), others, k),
+        arc_keys(np.concatenate([u_ring, u_out]), roles["inner"], k),
     ]
     if not roles["rest_through"]:
-        parts.append(ban(u_out, roles["rest"]))
+        parts.append(arc_keys(u_out, roles["rest"], k))
     if roles["outer"]:
-        parts.append(ban(np.concatenate([u_in, u_out]), roles["outer"]))
+        parts.append(arc_keys(np.concatenate([u_in, u_out]), roles["outer"], k))
     if roles["through"]:
-        parts.append(ban(u_in, roles["through"]))
-    return np.unique(np.concatenate(parts))
+        parts.append(arc_keys(u_in, roles["through"], k))
+    return np.concatenate(parts)  # repeated keys are harmless: the flow and the path bound drop them
 
 
 def crossing_path_bound(
@@ -168,14 +165,11 @@ def largest_ring_territory(
     has that shape. Workloads are rounded to whole numbers (people in the benchmark).
     """
     w = problem.workload
+    nb = problem.neighbors
     pos = {int(u): i for i, u in enumerate(ring.tolist())}
     n = len(pos)
-    edges = np.asarray(problem.edges).tolist()
-    arcs = [(pos[a], pos[b]) for a, b in edges if a in pos and b in pos]
-    arcs += [(b, a) for a, b in arcs]
-    exits = {pos[a] for a, b in edges if b == outer_cut and a in pos} | {
-        pos[b] for a, b in edges if a == outer_cut and b in pos
-    }
+    arcs = [(i, pos[int(v)]) for u, i in pos.items() for v in nb[u] if int(v) in pos]  # both directions
+    exits = {pos[int(v)] for v in nb[outer_cut] if int(v) in pos}
     m = cp_model.CpModel()
     in_s = [m.new_bool_var(f"s{i}") for i in range(n)]
     root = [m.new_bool_var(f"r{i}") for i in range(n)]
@@ -341,10 +335,8 @@ def run_nested(
             f"{time.perf_counter() - t:.1f} s): "
             + ("such plans exist" if can_cross else "below the band, so no plan lets the rest cross")
         )
-    best: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
-    best_path: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
-    best_possible: tuple[float, dict[str, list[int]] | None] = (np.inf, None)
-    dist = haversine_km(p.centroids[:, None, :], homes[None, :, :])
+    solved: list[tuple[dict[str, list[int]], float, float]] = []  # roles, value, value with the path charged
+    dist = distance_matrix_km(p.centroids, homes)
     sources = np.flatnonzero(inner & p.active)
     for roles in nested_choices(own, own_inner, near, sub.inside[0], region.inside[0]):
         t = time.perf_counter()
@@ -361,26 +353,17 @@ def run_nested(
             charged = lagrangian + path
             line += f", with its path through the outer region charged +{100 * (charged / plain - 1):.3f} %"
         print(f"{line} (hub {hub:.0f}, {time.perf_counter() - t:.1f} s)", flush=True)
-        if hub == 0 and value < best[0]:
-            best = (value, roles)
-        if hub == 0 and charged < best_path[0]:
-            best_path = (charged, roles)
-        if hub == 0 and (can_cross or not roles["rest_through"]) and charged < best_possible[0]:
-            best_possible = (charged, roles)
-    if best[1] is not None:
-        print(
-            f"least: +{100 * (best[0] / plain - 1):.3f} % ({best[1]}): "
-            "a bound over every choice of nested roles adds at most this much"
-        )
-        print(
-            f"least with the crossing path charged: +{100 * (best_path[0] / plain - 1):.3f} % "
-            f"({best_path[1]})"
-        )
-    if best_possible[1] is not None and not can_cross:
-        print(
-            f"least over the roles a contiguous plan can have: +{100 * (best_possible[0] / plain - 1):.3f} % "
-            f"({best_possible[1]})"
-        )
+        if hub == 0:
+            solved.append((roles, value, charged))
+    possible = [] if can_cross else [x for x in solved if not x[0]["rest_through"]]
+    for label, rows, column, after in (
+        ("least", solved, 1, ": a bound over every choice of nested roles adds at most this much"),
+        ("least with the crossing path charged", solved, 2, ""),
+        ("least over the roles a contiguous plan can have", possible, 2, ""),
+    ):
+        if rows:
+            least = min(rows, key=lambda x: x[column])  # the first of equal ones, in the order tried
+            print(f"{label}: +{100 * (least[column] / plain - 1):.3f} % ({least[0]}){after}")
     return 0
 
 
