@@ -8,12 +8,14 @@ Usage::
 """
 
 from .checker import CheckReport, check
+from .clock import Cancelled
 from .precheck import PrecheckReport, precheck
 from .problem import Options, Problem, Rep
 from .solution import Solution
 from .solver import solve
 
 __all__ = [
+    "Cancelled",
     "CheckReport",
     "Options",
     "PrecheckReport",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ def choose_centres(
     rounds: int | None = None,
     info: dict[str, Any] | None = None,
     deadline: float | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Pick home units for reps without one (p-median style, seeded).
 
@@ -35,7 +36,8 @@ def choose_centres(
     first is the single-start offset) runs ``centre_probe_rounds`` rounds, and the start whose last
     transportation plan is cheapest continues for the remaining rounds; ``info`` (when given) receives the
     probes' plan values and the chosen start. Past ``deadline`` (a ``time.perf_counter()`` value) every Lloyd
-    loop stops after its current round and ``info["cut_short"]`` is set.
+    loop stops after its current round and ``info["cut_short"]`` is set. ``checkpoint`` (when given) is called
+    before every round; it may raise to abandon the choice (the caller's stop request).
     """
     homes = problem.home_units.copy()
     missing = np.flatnonzero(homes < 0)
@@ -93,6 +95,8 @@ def choose_centres(
     ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None, float]:
         value = np.inf
         for _ in range(rounds):
+            if checkpoint is not None:
+                checkpoint()
             res = transport(
                 problem.centroids,
                 problem.centroids[homes],
@@ -197,6 +201,7 @@ def recentre(
     rounds: int,
     deadline: float | None = None,
     drift: bool = True,
+    checkpoint: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Lloyd steps on the contiguous plan: move each solver-chosen centre to its territory's workload-weighted
     spherical centroid (``homes_idx`` reports the distinct active unit nearest it), then improve the plan for
@@ -207,7 +212,8 @@ def recentre(
     state is left priced for the final centres (and their drift), so later polishing sees the same costs.
     Past ``deadline`` (a ``time.perf_counter()`` value) no further step starts (``cut_short`` says so).
     ``drift=False`` prices the steps for fixed centres (the plan then ends optimal for the centres its bound
-    is computed for), still keeping only steps that bring the plan closer to its own centroids."""
+    is computed for), still keeping only steps that bring the plan closer to its own centroids. ``checkpoint``
+    (when given) is called before every step and may raise (the caller's stop request)."""
     from scipy.spatial import cKDTree
 
     act = np.flatnonzero(problem.active)
@@ -233,6 +239,8 @@ def recentre(
         if deadline is not None and time.perf_counter() > deadline:
             out["cut_short"] = True
             break
+        if checkpoint is not None:
+            checkpoint()
         out["rounds"] += 1
         st.set_homes(homes, pull if drift else None)
         moves = st.improve(max_passes=10)

@@ -57,6 +57,8 @@ def improve_chains(
         for _g, u, b in _blocked_moves(st):
             if search.exhausted() or (deadline is not None and time.perf_counter() > deadline):
                 return kept + count
+            if st.checkpoint is not None:
+                st.checkpoint()
             count += search.try_start(u, b)
         kept += count
         if count == 0:

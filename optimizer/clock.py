@@ -1,22 +1,47 @@
-"""Stage timings and the time-limit deadlines of one solve."""
+"""Stage timings, the time-limit deadlines and the caller's stop request of one solve."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+
+
+class Cancelled(Exception):
+    """The caller's ``should_stop`` asked the solve to stop; no plan is returned.
+
+    Attributes
+    ----------
+    stage : str
+        The stage that was running (or had just finished) when the request was seen.
+    elapsed : float
+        Seconds since the solve began.
+    """
+
+    def __init__(self, stage: str, elapsed: float) -> None:
+        super().__init__(f"solve stopped by the caller during {stage} after {elapsed:.1f} s")
+        self.stage, self.elapsed = stage, elapsed
 
 
 class Clock:
-    """Wall-clock time per stage (``stages``) since the solve began, and deadlines as shares of the limit."""
+    """Wall-clock time per stage (``stages``) since the solve began, deadlines as shares of the limit, and the
+    caller's stop request (``should_stop``, polled by :meth:`check`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, should_stop: Callable[[], bool] | None = None) -> None:
         self.t0 = time.perf_counter()
         self.last = self.t0
         self.stages: dict[str, float] = {}
+        self.should_stop = should_stop
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()
         self.stages[name] = round(self.stages.get(name, 0.0) + now - self.last, 4)
         self.last = now
+        self.check(name)
+
+    def check(self, stage: str = "") -> None:
+        """Raise :class:`Cancelled` when the caller asked to stop (checked between stages, in long loops)."""
+        if self.should_stop is not None and self.should_stop():
+            raise Cancelled(stage or "the solve", self.elapsed())
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0

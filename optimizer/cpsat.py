@@ -8,6 +8,8 @@ integer-scaled workload x km to the rep home (+ disruption weight).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +74,17 @@ def _tree_flows(mi: ModelInput, nu: int, nt: int) -> dict[tuple[int, int, int], 
     return out
 
 
-def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wall_time: float) -> ModelResult:
+def solve_model(
+    mi: ModelInput,
+    *,
+    seed: int,
+    workers: int,
+    det_time: float,
+    wall_time: float,
+    should_stop: Callable[[], bool] | None = None,
+) -> ModelResult:
+    """Build and solve the model; ``should_stop`` (polled every 0.1 s from a helper thread) ends the search
+    early with status ``"stopped"`` and no plan."""
     m = cp_model.CpModel()
     nu, nt = len(mi.units), len(mi.terrs)
     allowed = mi.allowed or [list(range(nt)) for _ in range(nu)]
@@ -204,7 +216,17 @@ def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wal
     prm.max_deterministic_time = float(det_time)
     prm.max_time_in_seconds = float(wall_time)
     prm.log_search_progress = False
-    st = solver.solve(m)
+    if should_stop is None:
+        st = solver.solve(m)
+    else:
+        stopped = _SearchStopper(should_stop, solver)
+        try:
+            st = solver.solve(m)
+        finally:
+            stopped.done.set()
+            stopped.join()
+        if stopped.fired:
+            return ModelResult("stopped", None, None, None)
     name = solver.status_name(st).lower()
     if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return ModelResult("infeasible" if st == cp_model.INFEASIBLE else name, None, None, None)
@@ -217,3 +239,21 @@ def solve_model(mi: ModelInput, *, seed: int, workers: int, det_time: float, wal
     # integer rounding of the costs moves each selected term by at most 0.5 scaled units
     bnd = (solver.best_objective_bound - 0.5 * nu) / cscale if not penalties else None
     return ModelResult("optimal" if st == cp_model.OPTIMAL else "feasible", assign, objv, bnd)
+
+
+class _SearchStopper(threading.Thread):
+    """Polls ``should_stop`` every 0.1 s while CP-SAT searches and stops the search when it returns True."""
+
+    def __init__(self, should_stop: Callable[[], bool], solver: cp_model.CpSolver) -> None:
+        super().__init__(daemon=True, name="cp-sat-stop")
+        self.should_stop, self.solver = should_stop, solver
+        self.done = threading.Event()
+        self.fired = False
+        self.start()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            if self.should_stop():
+                self.fired = True
+                self.solver.stop_search()
+                return

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from .clock import Cancelled
 from .cpsat import ModelInput, solve_model
 from .problem import Problem
 
@@ -84,7 +85,16 @@ def solve_exact(
         moved_budget=budget,
     )
     remaining = max(1.0, opts.time_limit - clock.elapsed())
-    res = solve_model(mi, seed=opts.seed, workers=opts.workers, det_time=remaining, wall_time=remaining * 3)
+    res = solve_model(
+        mi,
+        seed=opts.seed,
+        workers=opts.workers,
+        det_time=remaining,
+        wall_time=remaining * 3,
+        should_stop=clock.should_stop,
+    )
+    if res.status == "stopped":
+        raise Cancelled("the exact model", clock.elapsed())
     clock.lap("exact_cpsat")
     info: dict[str, Any] = {"status": res.status, "objective": res.objective, "bound": res.bound}
     if res.assign is None:

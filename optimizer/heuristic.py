@@ -4,6 +4,7 @@ re-centring and window polishing."""
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -128,12 +129,12 @@ def heuristic_plan(
     if st.total_viol() > 0 and opts.contiguity and not quick_ok:
         from .windows import repair_windows
 
+        def left() -> float:
+            clock.check("repair windows")
+            return opts.time_limit * 0.8 - clock.elapsed()
+
         info["repair_windows"] = repair_windows(
-            st,
-            seed=opts.seed,
-            workers=opts.workers,
-            max_windows=8,
-            time_left=lambda: opts.time_limit * 0.8 - clock.elapsed(),
+            st, seed=opts.seed, workers=opts.workers, max_windows=8, time_left=left
         )
         clock.lap("repair_windows")
     if quick is not None:
@@ -150,6 +151,7 @@ def heuristic_plan(
     if hard_budget:
         info["reverted"] = st.revert_moves()
     info["first_cost"] = st.total_cost()
+    st.checkpoint = partial(clock.check, "improvement moves")
     movable = movable_reps(problem, fixed)
     matching = len(movable) > 1  # which rep owns which territory is free for at least two reps
     if matching:
@@ -165,6 +167,7 @@ def heuristic_plan(
     # the polishing (chains, windows) stops at this share of the time limit
     stop_at = window_stop(opts.time_limit) if centre_idx is not None else 0.8
     stop = clock.deadline(stop_at, opts.time_limit)
+    recentring_check = partial(clock.check, "re-centring")
     if polish and opts.chain_work > 0:
         info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
         if stop is not None and time.perf_counter() > stop:
@@ -179,12 +182,22 @@ def heuristic_plan(
             rings=opts.rebuild_rings,
             max_clusters=opts.rebuild_clusters,
             deadline=clock.deadline(min(REBUILD_STOP, stop_at - 0.05), opts.time_limit),
+            clock=clock,
         )
         if info["rebuild"]["cut_short"]:
             notes.append("time_limit guard cut the cluster rebuilds short (run may differ under load)")
         clock.lap("rebuild")
     if polish and centre_idx is not None:
-        info["recentre"] = recentre(problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=stop)
+        info["recentre"] = recentre(
+            problem,
+            st,
+            homes,
+            centre_idx,
+            free,
+            opts.recentre_rounds,
+            deadline=stop,
+            checkpoint=recentring_check,
+        )
         clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
         from .windows import polish_windows
@@ -199,7 +212,16 @@ def heuristic_plan(
                     info["rematch"].append(rematch(st, movable))
                 if centre_idx is not None:
                     info.setdefault("recentre_between", []).append(
-                        recentre(problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=stop)
+                        recentre(
+                            problem,
+                            st,
+                            homes,
+                            centre_idx,
+                            free,
+                            opts.recentre_rounds,
+                            deadline=stop,
+                            checkpoint=recentring_check,
+                        )
                     )
 
         info["windows"] = polish_windows(
@@ -216,7 +238,15 @@ def heuristic_plan(
             # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
             final_stop = clock.deadline(stop_at + (1.0 - stop_at) / 4, opts.time_limit)
             info["recentre_final"] = recentre(
-                problem, st, homes, centre_idx, free, opts.recentre_rounds, deadline=final_stop, drift=False
+                problem,
+                st,
+                homes,
+                centre_idx,
+                free,
+                opts.recentre_rounds,
+                deadline=final_stop,
+                drift=False,
+                checkpoint=recentring_check,
             )
             clock.lap("recentre_final")
     if polish and matching:

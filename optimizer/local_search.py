@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -47,6 +48,8 @@ class State:
         self.active = act.tolist()
         self.owner: list[int] = [int(x) if act[i] else -1 for i, x in enumerate(owner.tolist())]
         self.fixed: list[int] = fixed.tolist()
+        # called before every improvement pass and chain start; may raise (the caller's stop request)
+        self.checkpoint: Callable[[], None] | None = None
         names = problem.measure_names
         self.m = len(names)
         self.wj = names.index(problem.workload_name)
@@ -727,6 +730,8 @@ class State:
         """Move boundary units to a cheaper adjacent territory while balance, contiguity and budget hold."""
         total = 0
         for _ in range(max_passes):
+            if self.checkpoint is not None:
+                self.checkpoint()
             count = 0
             for u in range(self.n):
                 a = self.owner[u]
@@ -759,6 +764,8 @@ class State:
         territories stay in band, connected and within the disruption budget."""
         total = 0
         for _ in range(max_passes):
+            if self.checkpoint is not None:
+                self.checkpoint()
             count = 0
             for a, b in self.territory_graph():
                 if a > b:

@@ -25,6 +25,7 @@ from .local_search import territory_adjacency
 from .problem import Problem, Rep
 
 if TYPE_CHECKING:
+    from .clock import Clock
     from .local_search import State
 
 #: upper limit of a cluster rebuild's own time limit (s); the rebuilds measured took 0.02-2.4 s
@@ -134,6 +135,7 @@ def rebuild_clusters(
     rings: int = 2,
     max_clusters: int = 150,
     deadline: float | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Any]:
     """Re-solve clusters of territories around the costliest ones and keep every cheaper result, in place.
 
@@ -146,6 +148,8 @@ def rebuild_clusters(
     rings : a cluster is the territory and every territory at most this many hops away.
     max_clusters : how many clusters to re-solve at most (a deterministic work limit).
     deadline : ``time.perf_counter()`` value after which no cluster starts.
+    clock : the solve's clock; its stop request is checked before every cluster and passed to the sub-solves
+        (:class:`~optimizer.clock.Cancelled` then propagates).
 
     Returns
     -------
@@ -172,6 +176,8 @@ def rebuild_clusters(
         if deadline is not None and time.perf_counter() > deadline:
             info["cut_short"] = True
             break
+        if clock is not None:
+            clock.check("cluster rebuilds")
         order = [int(t) for t in np.argsort(-per_territory, kind="stable") if int(t) not in tried]
         if not order or per_territory[order[0]] <= 0:
             break
@@ -183,7 +189,7 @@ def rebuild_clusters(
         left = SUB_TIME_LIMIT if deadline is None else deadline - time.perf_counter()
         sub, units = cluster_problem(state, fixed, reps, max(1.0, min(SUB_TIME_LIMIT, left)))
         info["tried"] += 1
-        sol = solve(sub)
+        sol = solve(sub, should_stop=None if clock is None else clock.should_stop)
         got = [sol.assignment.get(p.unit_ids[u]) for u in units.tolist()]
         if sol.status not in ("feasible", "optimal") or any(r is None for r in got):
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .centres import choose_centres
-from .clock import Clock
+from .clock import Cancelled, Clock
 from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
 from .heuristic import construct_plan, heuristic_plan
 from .local_search import State
@@ -34,12 +35,17 @@ FORCED_NOTE = (
 )
 
 
-def solve(problem: Problem) -> Solution:
+def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> Solution:
     """Solve a territory problem.
 
     Parameters
     ----------
     problem : Problem
+    should_stop : callable, optional
+        Polled (from this thread, and from a helper thread while the exact model searches) between stages and
+        in every long loop: Lloyd rounds, cluster rebuilds, re-centring steps, windows. When it returns True
+        the solve stops within about a second and raises :class:`~optimizer.Cancelled` (a job queue passes its
+        cancel flag here). While it returns False the solution is the same as without it.
 
     Returns
     -------
@@ -47,13 +53,18 @@ def solve(problem: Problem) -> Solution:
         ``infeasible`` with reasons when the pre-check proves the request impossible; otherwise the best plan
         found with loads, deviations, compactness, disruption, the lower bound and the gap.
 
+    Raises
+    ------
+    Cancelled
+        ``should_stop`` returned True.
+
     Notes
     -----
     The same problem and seed give the same solution (``to_dict(timings=False)`` byte for byte): every stage
     is bounded by deterministic work limits. ``options.time_limit`` is only a guard on the optional polishing
     stages; when it cuts one short, ``notes`` says so and that run may differ from an unhurried one.
     """
-    clock = Clock()
+    clock = Clock(should_stop)
     opts = problem.options
     pre = precheck(problem)
     clock.lap("precheck")
@@ -167,7 +178,13 @@ def _solve_for_homes(
     # the centre choice is fixed work (national K=200: 25 s of 60); on a machine slowed down it may not take
     # more than half the time limit, so that the plan and its bound still fit
     deadline = clock.deadline(0.5, opts.time_limit) if mode == "heuristic" else None
-    homes_idx = choose_centres(problem, centre_seed, info=centre_info, deadline=deadline)
+    homes_idx = choose_centres(
+        problem,
+        centre_seed,
+        info=centre_info,
+        deadline=deadline,
+        checkpoint=partial(clock.check, "centre choice"),
+    )
     if centre_info.get("cut_short"):
         notes.append("time_limit guard cut the centre choice short (run may differ under load)")
     homes = problem.home_points.copy()
@@ -235,6 +252,8 @@ def _solve_for_homes(
         hint = None
         try:
             hint = heuristic(polish=False)
+        except Cancelled:
+            raise
         except Exception as exc:  # the hint is optional: the exact model does not depend on it
             notes.append(f"no heuristic hint: {exc}")
         hint_ok = hint is not None and _plan_violations(problem, hint) == []

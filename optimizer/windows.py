@@ -216,12 +216,13 @@ def polish_windows(
     # time here; repair windows (rare, hard feasibility searches) use the configured workers
     seed, workers = int(options.seed), 1
     if st.total_viol() > 0:
+
+        def left() -> float:
+            clock.check("repair windows")
+            return float(options.time_limit * stop_at - clock.elapsed())
+
         info["repair_windows"] = repair_windows(
-            st,
-            seed=seed,
-            workers=int(options.workers),
-            max_windows=8,
-            time_left=lambda: options.time_limit * stop_at - clock.elapsed(),
+            st, seed=seed, workers=int(options.workers), max_windows=8, time_left=left
         )
     for rnd in range(int(options.window_rounds)):
         gain: dict[tuple[int, int], float] = {}
@@ -243,6 +244,7 @@ def polish_windows(
             if clock.elapsed() > options.time_limit * stop_at:
                 info["time_guard_hit"] = True
                 break
+            clock.check("window polishing")
             info["pair_windows"] += 1
             if solve_window(
                 st,

@@ -157,7 +157,19 @@ def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], 
         watcher = _Progress(factory, job_id, request.time_limit_s)
         watcher.start()
         try:
-            solution = optimizer.solve(problem)
+            # a cancel stops the solver itself (within about a second), not only the saving of its plan
+            solution = optimizer.solve(
+                problem, should_stop=lambda: watcher.cancelled.is_set() or should_abort()
+            )
+        except optimizer.Cancelled as stopped:
+            timings["solve"] = round(time.perf_counter() - started - timings["load"], 3)
+            return _finish(
+                factory,
+                job_id,
+                "cancelled",
+                error={"type": "cancelled", "solver_stopped_during": stopped.stage},
+                timings=timings,
+            )
         finally:
             watcher.done.set()
             watcher.join()

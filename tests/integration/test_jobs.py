@@ -274,3 +274,17 @@ def test_cancel_a_running_job_discards_its_result(
     assert job["status"] == "cancelled" and job["result_plan_id"] is None
     with workspace_db[1]() as session:
         assert session.execute(text("SELECT count(*) FROM plan WHERE source = 'optimizer'")).scalar_one() == 0
+
+
+def test_cancel_stops_the_solver_itself(
+    client: TestClient, workspace_db: tuple[str, sessionmaker[Session]], start_worker: Callable[[], Any]
+) -> None:
+    """A 10-minute exact solve is stopped where it is: the job ends long before its time limit would."""
+    start_worker()
+    request = {"tolerance": {"workload": 0.01}, "time_limit_s": 600, "mode": "exact", "seed": 3}
+    job_id = client.post("/optimizations", json=request).json()["id"]
+    wait_for(client, job_id, lambda job: job["stage"] == "solving", timeout=120)
+    assert client.delete(f"/optimizations/{job_id}").status_code == 200
+    job = wait_for(client, job_id, finished, timeout=120)
+    assert job["status"] == "cancelled" and job["result_plan_id"] is None
+    assert job["error"]["solver_stopped_during"], job["error"]

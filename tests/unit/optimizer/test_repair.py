@@ -152,7 +152,7 @@ def test_polish_windows_calls_between_only_between_rounds(monkeypatch: pytest.Mo
     st = State(p, np.array([0, 0, 0, 1, 0, 1, 1, 1]), p.home_points, np.full(p.n, -1, dtype=np.int64))
     monkeypatch.setattr(windows, "solve_window", lambda *a, **k: True)  # every window "improves"
     calls: list[int] = []
-    clock = SimpleNamespace(elapsed=lambda: 0.0)
+    clock = SimpleNamespace(elapsed=lambda: 0.0, check=lambda stage="": None)
     opts = SimpleNamespace(
         seed=0, window_rounds=3, window_pairs=4, window_det_time=1.0, time_limit=60.0, chain_work=0
     )

@@ -1,0 +1,73 @@
+"""The caller's stop request: a solve asked to stop raises Cancelled at the first check that sees it, and a
+solve that is never asked returns the same solution as one without the request."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+
+from optimizer import Cancelled, Options, Problem, Rep, solve
+
+from .conftest import Raw, make_problem
+
+
+class StopFrom:
+    """``should_stop`` that answers True from its ``first``-th call on (never when ``first`` is None)."""
+
+    def __init__(self, first: int | None = None) -> None:
+        self.first, self.calls, self.true_answers = first, 0, 0
+
+    def __call__(self) -> bool:
+        self.calls += 1
+        if self.first is not None and self.calls >= self.first:
+            self.true_answers += 1
+            return True
+        return False
+
+
+def chosen_centres(ct: Raw) -> Problem:
+    """CT with 8 reps and no homes: the centre choice, cluster rebuilds, re-centring and windows all run."""
+    reps = [Rep(f"r{i}") for i in range(8)]
+    opts = Options(
+        tolerance=0.05, mode="heuristic", window_rounds=1, window_pairs=4, seed=4, rebuild_clusters=2
+    )
+    return Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, opts, ct.is_bridge)
+
+
+def test_a_solve_never_asked_to_stop_is_unchanged(ct: Raw) -> None:
+    p = chosen_centres(ct)
+    plain = json.dumps(solve(p).to_dict(timings=False), sort_keys=True)
+    asked = StopFrom(None)
+    watched = json.dumps(solve(p, should_stop=asked).to_dict(timings=False), sort_keys=True)
+    assert watched == plain
+    assert asked.calls > 20  # consulted all along, not only at the start
+
+
+def test_the_solve_stops_at_the_first_request_wherever_it_comes(ct: Raw) -> None:
+    p = chosen_centres(ct)
+    total = StopFrom(None)
+    solve(p, should_stop=total)
+    stages = set()
+    for first in range(1, total.calls + 1):  # every point where the solver looks
+        request = StopFrom(first)
+        with pytest.raises(Cancelled) as stopped:
+            solve(p, should_stop=request)
+        assert request.true_answers == 1, f"the solve went on after request {first}"
+        stages.add(stopped.value.stage)
+    # the long loops check by themselves, not only the stage boundaries
+    assert {"centre choice", "cluster rebuilds", "re-centring", "window polishing"} <= stages, stages
+
+
+def test_a_stop_request_ends_the_exact_search(ct: Raw) -> None:
+    """Only the helper thread that watches CP-SAT sees the request: the search itself must stop."""
+    p = make_problem(ct, 4, tolerance=0.05, mode="exact", anchor_homes=True, time_limit=60)
+    caller = threading.current_thread()
+
+    def from_the_search_only() -> bool:
+        return threading.current_thread() is not caller
+
+    with pytest.raises(Cancelled) as stopped:
+        solve(p, should_stop=from_the_search_only)
+    assert stopped.value.stage == "the exact model"
