@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,10 +19,15 @@ import geodata
 from app import localdb
 from app.db import bootstrap
 from app.db.session import engine_for, session_factory, transaction
-from app.errors import ProblemError
+from app.errors import Conflict, ProblemError
 from app.schemas import ImportReport
 from app.services import demo, geography_import
 from app.settings import get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from app.db.models import OptimizationJob
 
 app = typer.Typer(help="Sales territory planning service.", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="The database: local cluster and migrations.", no_args_is_help=True)
@@ -314,10 +320,6 @@ def main() -> None:
     app(prog_name="territory")
 
 
-if __name__ == "__main__":
-    main()
-
-
 def _fraction(text: str, what: str) -> float:
     """'10%' or '10' -> 0.10; '0.1' stays 0.1 only when written below 1 with a decimal point."""
     raw = text.strip().rstrip("%")
@@ -330,6 +332,19 @@ def _fraction(text: str, what: str) -> float:
     if not 0 <= value <= 1:
         raise typer.BadParameter(f"{what} must be between 0% and 100%, got {text!r}")
     return value
+
+
+def _follow(factory: sessionmaker[Session], job_id: int, bar: Progress, task: TaskID) -> OptimizationJob:
+    """Show the job's stage and progress until it ends; return it."""
+    from app.services import jobs
+
+    while True:
+        with factory() as session:
+            job = jobs.get(session, job_id)
+            bar.update(task, completed=job.progress, description=job.stage)
+            if job.status in jobs.TERMINAL:
+                return job
+        time.sleep(0.5)
 
 
 @app.command()
@@ -395,15 +410,19 @@ def rebalance(
     columns = (TextColumn("{task.description:<10}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"))
     with Progress(*columns, TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("queued", total=1.0)
-        while True:
-            with factory() as session:
-                job = jobs.get(session, job_id)
-                bar.update(task, completed=job.progress, description=job.stage)
-                if job.status in jobs.TERMINAL:
-                    break
-            time.sleep(0.5)
+        try:
+            job = _follow(factory, job_id, bar, task)
+        except KeyboardInterrupt:
+            # Ctrl-C cancels the job (the solver stops within about a second); a second Ctrl-C quits at once
+            console.print(f"cancelling job #{job_id} (Ctrl-C again to quit without waiting)")
+            with factory.begin() as session, contextlib.suppress(Conflict):
+                jobs.cancel(session, job_id)
+            job = _follow(factory, job_id, bar, task)
     if runner is not None:
         runner.join()
+    if job.status == "cancelled":
+        console.print(f"job #{job_id} cancelled; no plan was written")
+        raise typer.Exit(130)
     if job.status != "succeeded":
         error = job.error or {}
         console.print(f"[red]job #{job_id} {job.status}[/red] ({error.get('type', 'error')})")
@@ -438,3 +457,7 @@ def rebalance(
     table.add_row("next", f"GET /plans/{job.result_plan_id}/diagnostics, then approve and activate")
     console.print(table)
     typer.echo(job.result_plan_id)
+
+
+if __name__ == "__main__":  # last: every command above must be registered first
+    main()

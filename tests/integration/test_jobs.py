@@ -288,3 +288,80 @@ def test_cancel_stops_the_solver_itself(
     job = wait_for(client, job_id, finished, timeout=120)
     assert job["status"] == "cancelled" and job["result_plan_id"] is None
     assert job["error"]["solver_stopped_during"], job["error"]
+
+
+def _rebalance(*args: str) -> list[str]:
+    return [sys.executable, "-m", "app.cli", "rebalance", "--local", "--quarter", "2027Q1", *args]
+
+
+def _owners(factory: sessionmaker[Session], plan_id: int) -> dict[int, int]:
+    """unit -> rep of a plan, read straight from the tables."""
+    with factory() as session:
+        rows = session.execute(
+            text(
+                "SELECT c.unit_id, t.rep_id FROM plan_claim c JOIN territory t ON t.id = c.territory_id "
+                "WHERE c.plan_id = :p"
+            ),
+            {"p": plan_id},
+        ).all()
+    return {int(u): int(r) for u, r in rows}
+
+
+def test_rebalance_command_proposes_a_draft_within_the_budget(
+    workspace_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    """The quarterly batch job: `territory rebalance` prints a draft plan id; at most 10 % of units move."""
+    url, factory = workspace_db
+    run = subprocess.run(
+        _rebalance("--max-moved", "10%", "--tolerance", "10%", "--time-limit", "5"),
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    draft = int(run.stdout.strip().splitlines()[-1])
+    with factory() as session:
+        active, status = session.execute(
+            text("SELECT (SELECT id FROM plan WHERE status = 'active'), status FROM plan WHERE id = :p"),
+            {"p": draft},
+        ).one()
+    assert status == "draft" and active != draft
+    before, after = _owners(factory, active), _owners(factory, draft)
+    assert set(after) == set(before)
+    moved = sum(before[u] != after[u] for u in before)
+    assert moved <= 0.10 * len(before), (moved, len(before))
+    check_plan(factory, draft)
+
+
+def test_ctrl_c_cancels_the_rebalance_and_writes_nothing(
+    workspace_db: tuple[str, sessionmaker[Session]],
+) -> None:
+    """Ctrl-C during a 10-minute solve cancels the job, stops the solver and exits 130 with no plan."""
+    url, factory = workspace_db
+    process = subprocess.Popen(
+        _rebalance("--max-moved", "none", "--tolerance", "1%", "--time-limit", "600"),
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        stage = None
+        while stage != "solving" and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.3)
+            with factory() as session:
+                stage = session.execute(text("SELECT max(stage) FROM optimization_job")).scalar_one()
+        assert stage == "solving", stage
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, out
+    with factory() as session:
+        status, error = session.execute(text("SELECT status, error FROM optimization_job")).one()
+        plans = session.execute(text("SELECT count(*) FROM plan WHERE source = 'optimizer'")).scalar_one()
+    assert status == "cancelled" and error["solver_stopped_during"], (status, error)
+    assert plans == 0
