@@ -417,7 +417,11 @@ def rebalance(
             console.print(f"cancelling job #{job_id} (Ctrl-C again to quit without waiting)")
             with factory.begin() as session, contextlib.suppress(Conflict):
                 jobs.cancel(session, job_id)
-            job = _follow(factory, job_id, bar, task)
+            try:
+                job = _follow(factory, job_id, bar, task)
+            except KeyboardInterrupt:
+                console.print(f"job #{job_id} is being cancelled; not waiting for it")
+                raise typer.Exit(130) from None
     if runner is not None:
         runner.join()
     if job.status == "cancelled":

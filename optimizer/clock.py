@@ -43,6 +43,12 @@ class Clock:
         if self.should_stop is not None and self.should_stop():
             raise Cancelled(stage or "the solve", self.elapsed())
 
+    def seconds_left(self, until: float, stage: str) -> float:
+        """Seconds from now to ``until`` seconds after the start, once :meth:`check` has passed (for the
+        ``time_left`` callables of the repair windows)."""
+        self.check(stage)
+        return until - self.elapsed()
+
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 

@@ -129,12 +129,12 @@ def heuristic_plan(
     if st.total_viol() > 0 and opts.contiguity and not quick_ok:
         from .windows import repair_windows
 
-        def left() -> float:
-            clock.check("repair windows")
-            return opts.time_limit * 0.8 - clock.elapsed()
-
         info["repair_windows"] = repair_windows(
-            st, seed=opts.seed, workers=opts.workers, max_windows=8, time_left=left
+            st,
+            seed=opts.seed,
+            workers=opts.workers,
+            max_windows=8,
+            time_left=lambda: clock.seconds_left(opts.time_limit * 0.8, "repair windows"),
         )
         clock.lap("repair_windows")
     if quick is not None:
@@ -167,7 +167,22 @@ def heuristic_plan(
     # the polishing (chains, windows) stops at this share of the time limit
     stop_at = window_stop(opts.time_limit) if centre_idx is not None else 0.8
     stop = clock.deadline(stop_at, opts.time_limit)
-    recentring_check = partial(clock.check, "re-centring")
+
+    def recentre_now(deadline: float | None, drift: bool = True) -> dict[str, Any]:
+        """Re-centre the solver's own centres on the plan (only when it moves them)."""
+        assert centre_idx is not None
+        return recentre(
+            problem,
+            st,
+            homes,
+            centre_idx,
+            free,
+            opts.recentre_rounds,
+            deadline=deadline,
+            drift=drift,
+            checkpoint=partial(clock.check, "re-centring"),
+        )
+
     if polish and opts.chain_work > 0:
         info["chains"] = improve_chains(st, work=opts.chain_work, deadline=stop)
         if stop is not None and time.perf_counter() > stop:
@@ -188,16 +203,7 @@ def heuristic_plan(
             notes.append("time_limit guard cut the cluster rebuilds short (run may differ under load)")
         clock.lap("rebuild")
     if polish and centre_idx is not None:
-        info["recentre"] = recentre(
-            problem,
-            st,
-            homes,
-            centre_idx,
-            free,
-            opts.recentre_rounds,
-            deadline=stop,
-            checkpoint=recentring_check,
-        )
+        info["recentre"] = recentre_now(deadline=stop)
         clock.lap("recentre")
     if polish and opts.window_rounds > 0 and opts.contiguity:
         from .windows import polish_windows
@@ -211,18 +217,7 @@ def heuristic_plan(
                 if matching:
                     info["rematch"].append(rematch(st, movable))
                 if centre_idx is not None:
-                    info.setdefault("recentre_between", []).append(
-                        recentre(
-                            problem,
-                            st,
-                            homes,
-                            centre_idx,
-                            free,
-                            opts.recentre_rounds,
-                            deadline=stop,
-                            checkpoint=recentring_check,
-                        )
-                    )
+                    info.setdefault("recentre_between", []).append(recentre_now(deadline=stop))
 
         info["windows"] = polish_windows(
             st,
@@ -237,17 +232,7 @@ def heuristic_plan(
         if centre_idx is not None:
             # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
             final_stop = clock.deadline(stop_at + (1.0 - stop_at) / 4, opts.time_limit)
-            info["recentre_final"] = recentre(
-                problem,
-                st,
-                homes,
-                centre_idx,
-                free,
-                opts.recentre_rounds,
-                deadline=final_stop,
-                drift=False,
-                checkpoint=recentring_check,
-            )
+            info["recentre_final"] = recentre_now(deadline=final_stop, drift=False)
             clock.lap("recentre_final")
     if polish and matching:
         # the polishing may have changed which rep suits a territory best (on national K=500 it gains

@@ -43,9 +43,10 @@ def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> So
     problem : Problem
     should_stop : callable, optional
         Polled (from this thread, and from a helper thread while the exact model searches) between stages and
-        in every long loop: Lloyd rounds, cluster rebuilds, re-centring steps, windows. When it returns True
-        the solve stops within about a second and raises :class:`~optimizer.Cancelled` (a job queue passes its
-        cancel flag here). While it returns False the solution is the same as without it.
+        in every long loop: Lloyd rounds, improvement passes, chains, cluster rebuilds, re-centring steps,
+        windows. When it returns True the solve stops (national instance: within 1.5 s) and raises
+        :class:`~optimizer.Cancelled`; a job queue passes its cancel flag here. While it returns False the
+        solution is the same as without it.
 
     Returns
     -------

@@ -216,13 +216,12 @@ def polish_windows(
     # time here; repair windows (rare, hard feasibility searches) use the configured workers
     seed, workers = int(options.seed), 1
     if st.total_viol() > 0:
-
-        def left() -> float:
-            clock.check("repair windows")
-            return float(options.time_limit * stop_at - clock.elapsed())
-
         info["repair_windows"] = repair_windows(
-            st, seed=seed, workers=int(options.workers), max_windows=8, time_left=left
+            st,
+            seed=seed,
+            workers=int(options.workers),
+            max_windows=8,
+            time_left=lambda: clock.seconds_left(options.time_limit * stop_at, "repair windows"),
         )
     for rnd in range(int(options.window_rounds)):
         gain: dict[tuple[int, int], float] = {}
