@@ -216,6 +216,10 @@ def solve_model(
     prm.max_deterministic_time = float(det_time)
     prm.max_time_in_seconds = float(wall_time)
     prm.log_search_progress = False
+    # CP-SAT's own Ctrl-C handler ends the search like a time limit, but installed from any thread other than
+    # the main one it aborts the whole process on SIGINT (std::bad_function_call): a worker thread, or
+    # `territory rebalance --local`, leaves Ctrl-C to Python instead
+    prm.catch_sigint_signal = threading.current_thread() is threading.main_thread()
     if should_stop is None:
         st = solver.solve(m)
     else:

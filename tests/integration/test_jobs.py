@@ -290,8 +290,15 @@ def test_cancel_stops_the_solver_itself(
     assert job["error"]["solver_stopped_during"], job["error"]
 
 
-def _rebalance(*args: str) -> list[str]:
-    return [sys.executable, "-m", "app.cli", "rebalance", "--local", "--quarter", "2027Q1", *args]
+def _start_rebalance(url: str, *args: str) -> subprocess.Popen[str]:
+    """`territory rebalance --local` on the database ``url``, output (stdout and stderr) piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "rebalance", "--local", "--quarter", "2027Q1", *args],
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _owners(factory: sessionmaker[Session], plan_id: int) -> dict[int, int]:
@@ -312,15 +319,10 @@ def test_rebalance_command_proposes_a_draft_within_the_budget(
 ) -> None:
     """The quarterly batch job: `territory rebalance` prints a draft plan id; at most 10 % of units move."""
     url, factory = workspace_db
-    run = subprocess.run(
-        _rebalance("--max-moved", "10%", "--tolerance", "10%", "--time-limit", "5"),
-        env={**os.environ, "DATABASE_URL": url},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    draft = int(run.stdout.strip().splitlines()[-1])
+    process = _start_rebalance(url, "--max-moved", "10%", "--tolerance", "10%", "--time-limit", "5")
+    out, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, out
+    draft = int(out.strip().splitlines()[-1])
     with factory() as session:
         active, status = session.execute(
             text("SELECT (SELECT id FROM plan WHERE status = 'active'), status FROM plan WHERE id = :p"),
@@ -339,13 +341,7 @@ def test_ctrl_c_cancels_the_rebalance_and_writes_nothing(
 ) -> None:
     """Ctrl-C during a 10-minute solve cancels the job, stops the solver and exits 130 with no plan."""
     url, factory = workspace_db
-    process = subprocess.Popen(
-        _rebalance("--max-moved", "none", "--tolerance", "1%", "--time-limit", "600"),
-        env={**os.environ, "DATABASE_URL": url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_rebalance(url, "--max-moved", "none", "--tolerance", "1%", "--time-limit", "600")
     try:
         deadline = time.monotonic() + 120
         stage = None

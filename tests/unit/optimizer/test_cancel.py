@@ -4,13 +4,16 @@ solve that is never asked returns the same solution as one without the request."
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
 from optimizer import Cancelled, Options, Problem, Rep, solve
 
-from .conftest import Raw, make_problem
+from .conftest import REPO, Raw, make_problem
 
 
 class StopFrom:
@@ -71,3 +74,40 @@ def test_a_stop_request_ends_the_exact_search(ct: Raw) -> None:
     with pytest.raises(Cancelled) as stopped:
         solve(p, should_stop=from_the_search_only)
     assert stopped.value.stage == "the exact model"
+
+
+CTRL_C_DURING_CP_SAT = """
+import os, signal, sys, threading, time
+from pathlib import Path
+from tests.unit.optimizer.conftest import load_geojson, make_problem
+from optimizer import solve
+base = Path(sys.argv[1]) / "fixtures" / "fixture_ct_zcta2010_covsimp0p001_pop"
+ct = load_geojson(Path(f"{base}.geojson"), "zcta", "pop2010", Path(f"{base}_adjacency_touches.csv"))
+problem = make_problem(ct, 5, tolerance=0.01, mode="exact", anchor_homes=True, time_limit=60)
+def ctrl_c_once_the_search_runs():
+    if threading.current_thread().name == "cp-sat-stop":
+        os.kill(os.getpid(), signal.SIGINT)
+    return False
+worker = threading.Thread(target=solve, args=(problem, ctrl_c_once_the_search_runs), daemon=True)
+worker.start()
+try:
+    while worker.is_alive():
+        time.sleep(0.1)
+    print("the solve ended before Ctrl-C")
+except KeyboardInterrupt:
+    print("Ctrl-C reached Python")
+"""
+
+
+def test_ctrl_c_while_cp_sat_searches_in_a_thread_reaches_python(opt_data_dir: Path) -> None:
+    """A solve on a worker thread (a job worker, `territory rebalance --local`): Ctrl-C during CP-SAT's search
+    must raise KeyboardInterrupt in the main thread, not abort the process from CP-SAT's own handler."""
+    run = subprocess.run(
+        [sys.executable, "-c", CTRL_C_DURING_CP_SAT, str(opt_data_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Ctrl-C reached Python" in run.stdout, run.stdout + run.stderr
