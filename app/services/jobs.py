@@ -156,24 +156,21 @@ def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], 
         _stage(factory, job_id, "solving", 0.15)
         watcher = _Progress(factory, job_id, request.time_limit_s)
         watcher.start()
+        stopped_during: str | None = None
         try:
             # a cancel stops the solver itself (within about a second), not only the saving of its plan
             solution = optimizer.solve(
                 problem, should_stop=lambda: watcher.cancelled.is_set() or should_abort()
             )
         except optimizer.Cancelled as stopped:
-            timings["solve"] = round(time.perf_counter() - started - timings["load"], 3)
-            return _finish(
-                factory,
-                job_id,
-                "cancelled",
-                error={"type": "cancelled", "solver_stopped_during": stopped.stage},
-                timings=timings,
-            )
+            stopped_during = stopped.stage
         finally:
             watcher.done.set()
             watcher.join()
         timings["solve"] = round(time.perf_counter() - started - timings["load"], 3)
+        if stopped_during is not None:
+            stop = {"type": "cancelled", "solver_stopped_during": stopped_during}
+            return _finish(factory, job_id, "cancelled", error=stop, timings=timings)
         if watcher.cancelled.is_set() or should_abort():
             return _finish(factory, job_id, "cancelled", error={"type": "cancelled"}, timings=timings)
         if not solution.feasible:

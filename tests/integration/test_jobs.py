@@ -103,6 +103,20 @@ def finished(job: dict[str, Any]) -> bool:
     return job["status"] in ("succeeded", "failed", "cancelled")
 
 
+def owners(factory: sessionmaker[Session], plan_id: int) -> dict[str, str]:
+    """Unit code -> rep external id of a plan, read straight from the tables."""
+    with factory() as session:
+        rows = session.execute(
+            text(
+                "SELECT u.code, r.external_id FROM plan_claim c JOIN geo_unit u ON u.id = c.unit_id "
+                "JOIN territory t ON t.id = c.territory_id JOIN rep r ON r.id = t.rep_id "
+                "WHERE c.plan_id = :p"
+            ),
+            {"p": plan_id},
+        ).all()
+    return dict(rows)
+
+
 def check_plan(factory: sessionmaker[Session], plan_id: int) -> None:
     """Independent of the solver: every unit owned exactly once, every territory one connected piece."""
     with factory() as session:
@@ -160,16 +174,7 @@ def test_submit_poll_plan_and_reproduce(
             session, optimization.OptimizationRequest.model_validate(inputs)
         )
         again = optimizer.solve(problem)
-        stored = dict(
-            session.execute(
-                text(
-                    "SELECT u.code, r.external_id FROM plan_claim c JOIN geo_unit u ON u.id = c.unit_id "
-                    "JOIN territory t ON t.id = c.territory_id JOIN rep r ON r.id = t.rep_id "
-                    "WHERE c.plan_id = :p"
-                ),
-                {"p": plan_id},
-            ).all()
-        )
+    stored = owners(workspace_db[1], plan_id)
     assert again.assignment == stored
 
 
@@ -301,19 +306,6 @@ def _start_rebalance(url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def _owners(factory: sessionmaker[Session], plan_id: int) -> dict[int, int]:
-    """unit -> rep of a plan, read straight from the tables."""
-    with factory() as session:
-        rows = session.execute(
-            text(
-                "SELECT c.unit_id, t.rep_id FROM plan_claim c JOIN territory t ON t.id = c.territory_id "
-                "WHERE c.plan_id = :p"
-            ),
-            {"p": plan_id},
-        ).all()
-    return {int(u): int(r) for u, r in rows}
-
-
 def test_rebalance_command_proposes_a_draft_within_the_budget(
     workspace_db: tuple[str, sessionmaker[Session]],
 ) -> None:
@@ -329,7 +321,7 @@ def test_rebalance_command_proposes_a_draft_within_the_budget(
             {"p": draft},
         ).one()
     assert status == "draft" and active != draft
-    before, after = _owners(factory, active), _owners(factory, draft)
+    before, after = owners(factory, active), owners(factory, draft)
     assert set(after) == set(before)
     moved = sum(before[u] != after[u] for u in before)
     assert moved <= 0.10 * len(before), (moved, len(before))
