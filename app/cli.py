@@ -341,7 +341,8 @@ def _follow(factory: sessionmaker[Session], job_id: int, bar: Progress, task: Ta
     while True:
         with factory() as session:
             job = jobs.get(session, job_id)
-            bar.update(task, completed=job.progress, description=job.stage)
+            detail = f": {job.solver_stage}" if job.stage == "solving" and job.solver_stage else ""
+            bar.update(task, completed=job.progress, description=job.stage + detail)
             if job.status in jobs.TERMINAL:
                 return job
         time.sleep(0.5)

@@ -84,6 +84,7 @@ def solve_exact(
         contiguity=opts.contiguity,
         moved_budget=budget,
     )
+    clock.check("the exact model")
     remaining = max(1.0, opts.time_limit - clock.elapsed())
     res = solve_model(
         mi,

@@ -35,7 +35,11 @@ FORCED_NOTE = (
 )
 
 
-def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> Solution:
+def solve(
+    problem: Problem,
+    should_stop: Callable[[], bool] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> Solution:
     """Solve a territory problem.
 
     Parameters
@@ -47,6 +51,11 @@ def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> So
         windows. When it returns True the solve stops (national instance: within 1.5 s) and raises
         :class:`~optimizer.Cancelled`; a job queue passes its cancel flag here. While it returns False the
         solution is the same as without it.
+    on_stage : callable, optional
+        Told the name of each stage as it starts (from this thread): ``"pre-check"``, ``"centre choice"``
+        (centres chosen), ``"construction"``, ``"improvement moves"``, ``"re-centring"``,
+        ``"cluster rebuilds"``, ``"window polishing"``, ``"lower bound"``, ``"the exact model"``; the
+        improvement stages alternate. A job queue shows it as the job's progress. It must return quickly.
 
     Returns
     -------
@@ -65,8 +74,9 @@ def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> So
     is bounded by deterministic work limits. ``options.time_limit`` is only a guard on the optional polishing
     stages; when it cuts one short, ``notes`` says so and that run may differ from an unhurried one.
     """
-    clock = Clock(should_stop)
+    clock = Clock(should_stop, on_stage)
     opts = problem.options
+    clock.check("pre-check")
     pre = precheck(problem)
     clock.lap("precheck")
     if not pre.feasible:
@@ -121,6 +131,7 @@ def solve(problem: Problem, should_stop: Callable[[], bool] | None = None) -> So
         # homes: 0.044 % lower); when the centres moved after the relaxation, the bound must also be for the
         # final centres
         label = "transport_recentred" if recentred else "transport_bound"
+        clock.check("lower bound")
         final_bound, tr = relaxation_for_homes(
             problem, att.homes, att.fixed, clock, shrink=1.0, init_arcs=att.arcs, max_rounds=4, label=label
         )
@@ -197,6 +208,7 @@ def _solve_for_homes(
         for j, h in enumerate(homes_idx.tolist()):
             fixed[h] = j
     clock.lap("setup")
+    clock.check("construction")
 
     quick: State | None = None
     quick_arcs = None

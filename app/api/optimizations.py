@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -28,6 +28,12 @@ class JobPublic(BaseModel):
     id: int
     status: str
     stage: str
+    solver_stage: str | None = Field(
+        None,
+        description="While solving, what the solver is doing (centre choice, construction, improvement "
+        "moves, re-centring, cluster rebuilds, window polishing, lower bound, the exact model); the last "
+        "stage it reached once the job ended.",
+    )
     progress: float
     params: dict[str, Any]
     base_plan_id: int | None
@@ -54,6 +60,7 @@ def public(job: OptimizationJob) -> JobPublic:
         id=job.id,
         status=job.status,
         stage=job.stage,
+        solver_stage=job.solver_stage,
         progress=job.progress,
         params=job.params,
         base_plan_id=job.base_plan_id,

@@ -271,6 +271,7 @@ class OptimizationJob(Base):
     workspace: Mapped[str] = mapped_column(String(64), default="default")
     status: Mapped[str] = mapped_column(String(16), default="queued")
     stage: Mapped[str] = mapped_column(String(32), default="queued")
+    solver_stage: Mapped[str | None] = mapped_column(String(32))  # inside "solving": what the solver does
     progress: Mapped[float] = mapped_column(Double, default=0.0)
     params: Mapped[dict[str, Any]] = mapped_column(JSONB)
     request_hash: Mapped[str] = mapped_column(String(64))

@@ -102,7 +102,8 @@ def _worker_name() -> str:
 
 
 class _Progress(threading.Thread):
-    """While the solver runs, publish an elapsed-time progress estimate and watch for cancellation."""
+    """While the solver runs, publish its stage and an elapsed-time progress estimate once a second, and watch
+    for cancellation."""
 
     def __init__(self, factory: sessionmaker[Session], job_id: int, time_limit: float) -> None:
         super().__init__(daemon=True, name=f"job-{job_id}-progress")
@@ -110,21 +111,26 @@ class _Progress(threading.Thread):
         self.started = time.monotonic()
         self.done = threading.Event()
         self.cancelled = threading.Event()
+        self.solver_stage: str | None = None  # set by the solver's on_stage (a str assignment: thread-safe)
 
     def run(self) -> None:
         while not self.done.wait(1.0):
-            elapsed = time.monotonic() - self.started
-            fraction = 0.15 + 0.75 * min(1.0, elapsed / max(self.time_limit, 1e-6))
-            with self.factory.begin() as session:
-                session.execute(
-                    update(OptimizationJob)
-                    .where(OptimizationJob.id == self.job_id, OptimizationJob.status == "running")
-                    .values(progress=round(fraction, 3))
-                )
-                if session.scalar(
-                    select(OptimizationJob.cancel_requested).where(OptimizationJob.id == self.job_id)
-                ):
-                    self.cancelled.set()
+            self.publish()
+        self.publish()  # the last stage the solver reached
+
+    def publish(self) -> None:
+        elapsed = time.monotonic() - self.started
+        fraction = 0.15 + 0.75 * min(1.0, elapsed / max(self.time_limit, 1e-6))
+        with self.factory.begin() as session:
+            session.execute(
+                update(OptimizationJob)
+                .where(OptimizationJob.id == self.job_id, OptimizationJob.status == "running")
+                .values(progress=round(fraction, 3), solver_stage=self.solver_stage)
+            )
+            if session.scalar(
+                select(OptimizationJob.cancel_requested).where(OptimizationJob.id == self.job_id)
+            ):
+                self.cancelled.set()
 
 
 def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], bool] = lambda: False) -> str:
@@ -160,7 +166,9 @@ def run(factory: sessionmaker[Session], job_id: int, should_abort: Callable[[], 
         try:
             # a cancel stops the solver itself (within about a second), not only the saving of its plan
             solution = optimizer.solve(
-                problem, should_stop=lambda: watcher.cancelled.is_set() or should_abort()
+                problem,
+                should_stop=lambda: watcher.cancelled.is_set() or should_abort(),
+                on_stage=lambda stage: setattr(watcher, "solver_stage", stage),
             )
         except optimizer.Cancelled as stopped:
             stopped_during = stopped.stage

@@ -284,15 +284,17 @@ def test_cancel_a_running_job_discards_its_result(
 def test_cancel_stops_the_solver_itself(
     client: TestClient, workspace_db: tuple[str, sessionmaker[Session]], start_worker: Callable[[], Any]
 ) -> None:
-    """A 10-minute exact solve is stopped where it is: the job ends long before its time limit would."""
+    """A 10-minute exact solve is stopped where it is: the job ends long before its time limit would. While
+    it runs, the job shows the solver's own stage."""
     start_worker()
     request = {"tolerance": {"workload": 0.01}, "time_limit_s": 600, "mode": "exact", "seed": 3}
     job_id = client.post("/optimizations", json=request).json()["id"]
-    wait_for(client, job_id, lambda job: job["stage"] == "solving", timeout=120)
+    running = wait_for(client, job_id, lambda job: job["solver_stage"] == "the exact model", timeout=120)
+    assert running["status"] == "running" and running["stage"] == "solving", running
     assert client.delete(f"/optimizations/{job_id}").status_code == 200
     job = wait_for(client, job_id, finished, timeout=120)
     assert job["status"] == "cancelled" and job["result_plan_id"] is None
-    assert job["error"]["solver_stopped_during"], job["error"]
+    assert job["error"]["solver_stopped_during"] == "the exact model", job["error"]
 
 
 def _start_rebalance(url: str, *args: str) -> subprocess.Popen[str]:

@@ -595,7 +595,8 @@ function renderJob(job) {
   $("opt-status").hidden = false;
   $("opt-bar").style.width = `${Math.round((job.progress || 0) * 100)}%`;
   $("opt-bar").className = job.status;
-  let text = `Job #${job.id}: ${job.status} · ${job.stage} · ${Math.round((job.progress || 0) * 100)} %`;
+  const stage = job.stage === "solving" && job.solver_stage ? `solving: ${job.solver_stage}` : job.stage;
+  let text = `Job #${job.id}: ${job.status} · ${stage} · ${Math.round((job.progress || 0) * 100)} %`;
   const solution = job.report && job.report.solution;
   if (job.status === "succeeded" && solution) {
     const facts = [];

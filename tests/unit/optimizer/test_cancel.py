@@ -1,5 +1,6 @@
-"""The caller's stop request: a solve asked to stop raises Cancelled at the first check that sees it, and a
-solve that is never asked returns the same solution as one without the request."""
+"""The caller's hooks: a solve asked to stop raises Cancelled at the first check that sees it, a solve that is
+never asked returns the same solution as one without the request, and the stage callback hears the pipeline's
+stages in order."""
 
 from __future__ import annotations
 
@@ -61,6 +62,23 @@ def test_the_solve_stops_at_the_first_request_wherever_it_comes(ct: Raw) -> None
         stages.add(stopped.value.stage)
     # the long loops check by themselves, not only the stage boundaries
     assert {"centre choice", "cluster rebuilds", "re-centring", "window polishing"} <= stages, stages
+
+
+def test_the_caller_hears_each_stage_as_it_starts(ct: Raw) -> None:
+    p = chosen_centres(ct)
+    heard: list[str] = []
+    watched = solve(p, on_stage=heard.append)
+    assert json.dumps(watched.to_dict(timings=False), sort_keys=True) == json.dumps(
+        solve(p).to_dict(timings=False), sort_keys=True
+    )
+    assert all(a != b for a, b in zip(heard, heard[1:], strict=False)), "a stage reported twice in a row"
+    first_seen = {stage: heard.index(stage) for stage in reversed(heard)}
+    pipeline = ["pre-check", "centre choice", "construction", "improvement moves", "cluster rebuilds"]
+    assert [first_seen[s] for s in pipeline] == sorted(first_seen[s] for s in pipeline), heard
+    assert {"re-centring", "window polishing"} <= set(heard) and heard[-1] == "lower bound", heard
+    exact: list[str] = []
+    solve(make_problem(ct, 3, tolerance=0.05, mode="exact", anchor_homes=True), on_stage=exact.append)
+    assert exact[0] == "pre-check" and "the exact model" in exact, exact
 
 
 def test_a_stop_request_ends_the_exact_search(ct: Raw) -> None:
