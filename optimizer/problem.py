@@ -95,8 +95,14 @@ class Options:
         Seeded starts of the centre choice (Hilbert-curve offsets) that each run ``centre_probe_rounds`` Lloyd
         rounds; the start with the cheapest transportation plan continues for the remaining rounds (default:
         4 when the Hilbert start is used and active units x reps >= 4 million, e.g. national K=200, else 1).
+        Not used when the centres are re-seeded (``centre_reseed_regions``).
     centre_probe_rounds : int
         Lloyd rounds per start when ``centre_starts`` > 1.
+    centre_reseed_regions : int, optional
+        When every rep lacks a home and targets are equal: regions of neighbouring centres re-seeded on a
+        coarsened instance before the last Lloyd rounds (``optimizer.reseed``); replaces the several starts
+        (default: 1000 when the Hilbert start is used and active units x reps >= 4 million, e.g. national
+        K=200, else 0).
     recentre_rounds : int
         When the solver chooses the centres (heuristic mode, homes not anchored): after the local search,
         rounds of moving each chosen centre to its territory's workload-weighted centroid and improving the
@@ -144,6 +150,7 @@ class Options:
     centre_rounds: int | None = None
     centre_starts: int | None = None
     centre_probe_rounds: int = 4
+    centre_reseed_regions: int | None = None
     recentre_rounds: int = 12
     relaxation_retries: int = 4
     window_det_time: float = 0.5
