@@ -36,8 +36,8 @@ def choose_centres(
     home keep it. With ``centre_starts`` > 1 (Hilbert start only), every start (its own seeded offset; the
     first is the single-start offset) runs ``centre_probe_rounds`` rounds, and the start whose last
     transportation plan is cheapest continues for the remaining rounds; ``info`` (when given) receives the
-    probes' plan values and the chosen start. With ``centre_reseed_regions`` > 0 (Hilbert start, every rep
-    without a home, equal targets) the centres come instead from :func:`optimizer.reseed.reseeded_centres`
+    probes' plan values and the chosen start. With ``centre_reseed_regions`` > 0 (every rep without a home,
+    equal targets) the centres come instead from :func:`optimizer.reseed.reseeded_centres`
     (Lloyd and local re-seeding on chunks of units) and run ``min(rounds, 4)`` Lloyd rounds on the units;
     ``info["reseed"]`` receives its figures. Past ``deadline`` (a ``time.perf_counter()`` value) every Lloyd
     loop stops after its current round and ``info["cut_short"]`` is set. ``checkpoint`` (when given) is called
@@ -135,16 +135,17 @@ def choose_centres(
                 break
         return homes, arcs, value
 
-    if not small:
-        return lloyd(homes, rounds, None)[0]
     regions = opts.centre_reseed_regions
     if regions is None:
         regions = 1000 if len(act) * problem.k >= 4_000_000 else 0
     if regions > 0 and len(missing) == problem.k and np.allclose(tgt, tgt[0]):
         # every rep without a home and equal targets: Lloyd and local re-seeding on chunks of units, then a
-        # few Lloyd rounds on the units themselves (plans at a 60-s limit, national K=200, seeds 1-3: 55.9 /
-        # 56.6 / 56.2 km to their territory centres instead of 56.9 / 57.3 / 57.3 km; not the default on
-        # counties K=25, where 125 regions gave 194.8 / 197.7 / 195.3 km against 201.7 / 196.9 / 199.6)
+        # few Lloyd rounds on the units themselves. Plans, seeds 1-3, km to their territory centres: national
+        # K=200 at 60 s 55.9 / 56.6 / 56.2 instead of 56.9 / 57.3 / 57.3; K=500 at 120 s 32.8 / 33.2 / 32.9
+        # instead of 34.6 / 34.1 / 34.8. Not the default on counties K=25, where 125 regions gave 194.8 /
+        # 197.7 / 195.3 against 201.7 / 196.9 / 199.6
+        if not small:  # the weighted sample drew the homes above; the re-seeding starts along the curve
+            order = act[np.argsort(hilbert_index(problem.centroids[act]), kind="stable")]
         sub: dict[str, Any] = {}
         points = reseeded_centres(
             order, w, xyz, problem.k, float(tgt[0]), tol, seed, regions, info=sub, deadline=deadline,
@@ -162,6 +163,8 @@ def choose_centres(
             assert unit is not None  # more units than reps (pre-check)
             start[j] = unit
         return lloyd(start, min(rounds, 4), None)[0]
+    if not small:
+        return lloyd(homes, rounds, None)[0]
     if starts <= 1 or rounds <= opts.centre_probe_rounds:
         return lloyd(hilbert_start(offsets[0]), rounds, None)[0]
     # several seeded starts, a few rounds each; the cheapest transportation plan continues (ties: first start)

@@ -101,8 +101,7 @@ class Options:
     centre_reseed_regions : int, optional
         When every rep lacks a home and targets are equal: regions of neighbouring centres re-seeded on a
         coarsened instance before the last Lloyd rounds (``optimizer.reseed``); replaces the several starts
-        (default: 1000 when the Hilbert start is used and active units x reps >= 4 million, e.g. national
-        K=200, else 0).
+        (default: 1000 when active units x reps >= 4 million, e.g. national K=200 and K=500, else 0).
     recentre_rounds : int
         When the solver chooses the centres (heuristic mode, homes not anchored): after the local search,
         rounds of moving each chosen centre to its territory's workload-weighted centroid and improving the

@@ -140,14 +140,27 @@ def _local_lloyd(
 
 
 def _global_lloyd(
-    ll: np.ndarray, v: np.ndarray, w: np.ndarray, centres: np.ndarray, lo: float, hi: float, rounds: int
+    ll: np.ndarray,
+    v: np.ndarray,
+    w: np.ndarray,
+    centres: np.ndarray,
+    lo: float,
+    hi: float,
+    rounds: int,
+    deadline: float | None,
+    checkpoint: Callable[[], None] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Capacitated Lloyd on all chunks (the sparse transportation solve, warm-started). (centres, owner)."""
+    """Capacitated Lloyd on all chunks (the sparse transportation solve, warm-started); past ``deadline`` the
+    current round is the last. (centres, owner)."""
     k = len(centres)
     tree = cKDTree(v)
     arcs = None
     owner = np.zeros(len(w), dtype=np.int64)
     for r in range(rounds + 1):
+        if checkpoint is not None:
+            checkpoint()
+        if deadline is not None and time.perf_counter() > deadline:
+            rounds = r  # this round's flow gives the owners of the centres as they are
         res = transport(
             ll, ll[centres], w, np.arange(len(w)), np.full(k, lo), np.full(k, hi), np.full(k, lo),
             np.full(k, hi), 0.0, per_unit=8, max_rounds=2 if arcs is None else 1, init_arcs=arcs,
@@ -223,7 +236,7 @@ def reseeded_centres(
     if len(centres) < k:  # two slices in one heavy chunk: take free chunks along the curve
         free = np.setdiff1d(np.arange(m), centres)
         centres = np.sort(np.concatenate([centres, free[: k - len(centres)]]))
-    centres, owner = _global_lloyd(ll, cv, cw, centres, lo, hi, 30)
+    centres, owner = _global_lloyd(ll, cv, cw, centres, lo, hi, 30, deadline, checkpoint)
     everyone = np.arange(k)
     before = _spread(cv, cw, owner, everyone)
     kept = tried = 0
@@ -259,7 +272,7 @@ def reseeded_centres(
             centres[region] = units[new_centres]
             owner[units] = region[new_local]
     reseeded = _spread(cv, cw, owner, everyone)
-    centres, owner = _global_lloyd(ll, cv, cw, centres, lo, hi, 3)
+    centres, owner = _global_lloyd(ll, cv, cw, centres, lo, hi, 3, deadline, checkpoint)
     if info is not None:
         total = float(cw.sum())
         info.update(

@@ -7,6 +7,7 @@ import itertools
 import json
 
 import numpy as np
+import pytest
 
 from optimizer import Options, Problem, Rep, check, solve
 from optimizer.centres import hilbert_index
@@ -69,3 +70,26 @@ def test_a_solve_with_reseeded_centres_is_valid_and_reproducible(counties: Raw) 
     assert json.dumps(again.to_dict(timings=False), sort_keys=True) == json.dumps(
         sol.to_dict(timings=False), sort_keys=True
     )
+
+
+def test_reseeding_stops_at_its_deadline_and_on_a_stop_request(counties: Raw) -> None:
+    act = np.flatnonzero(counties.pop >= 0)
+    order = act[np.argsort(hilbert_index(counties.lonlat[act]), kind="stable")]
+    xyz = _xyz(counties.lonlat)
+    target = float(counties.pop.sum()) / 25
+    info: dict[str, float] = {}
+    reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, 1, 125, info=info, deadline=0.0)
+    assert info["cut_short"] and info["regions_tried"] == 0
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def second_call_stops() -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, 1, 125, checkpoint=second_call_stops)
