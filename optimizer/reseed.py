@@ -107,6 +107,28 @@ def balanced_assignment(
     return np.asarray(flows.argmax(axis=1), dtype=np.int64)
 
 
+def _centres_to_centroids(
+    tree: Any, v: np.ndarray, w: np.ndarray, owner: np.ndarray, centres: np.ndarray, candidates: int
+) -> np.ndarray:
+    """Each centre moved to the first point not yet taken among the ``candidates`` nearest its territory's
+    centroid (``tree`` over ``v``); a centre whose territory is empty stays."""
+    new = centres.copy()
+    used: set[int] = set()
+    for j in range(len(centres)):
+        sel = owner == j
+        c = spherical_centre(v[sel], w[sel]) if sel.any() else None
+        if c is None:
+            used.add(int(centres[j]))
+            continue
+        _, cand = tree.query(c, k=min(candidates, len(v)))
+        for q in np.atleast_1d(cand).tolist():
+            if int(q) not in used:
+                new[j] = int(q)
+                used.add(int(q))
+                break
+    return new
+
+
 def _local_lloyd(
     v: np.ndarray, w: np.ndarray, start: np.ndarray, lo: float, hi: float, rounds: int
 ) -> tuple[np.ndarray, np.ndarray] | None:
@@ -118,20 +140,7 @@ def _local_lloyd(
     for _ in range(rounds):
         if owner is None:
             return None
-        new = cur.copy()
-        used: set[int] = set()
-        for j in range(len(cur)):
-            sel = owner == j
-            c = spherical_centre(v[sel], w[sel]) if sel.any() else None
-            if c is None:
-                used.add(int(cur[j]))
-                continue
-            _, cand = tree.query(c, k=min(8, len(v)))
-            for q in np.atleast_1d(cand).tolist():
-                if int(q) not in used:
-                    new[j] = int(q)
-                    used.add(int(q))
-                    break
+        new = _centres_to_centroids(tree, v, w, owner, cur, 8)
         if np.array_equal(new, cur):
             break
         cur = new
@@ -169,20 +178,7 @@ def _global_lloyd(
         arcs, owner = res.arcs, res.owner
         if r == rounds:
             break
-        new = centres.copy()
-        used: set[int] = set()
-        for j in range(k):
-            sel = owner == j
-            c = spherical_centre(v[sel], w[sel]) if sel.any() else None
-            if c is None:
-                used.add(int(centres[j]))
-                continue
-            _, cand = tree.query(c, k=min(16, len(w)))
-            for q in np.atleast_1d(cand).tolist():
-                if int(q) not in used:
-                    new[j] = int(q)
-                    used.add(int(q))
-                    break
+        new = _centres_to_centroids(tree, v, w, owner, centres, 16)
         if np.array_equal(new, centres):
             break
         centres = new

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from typing import Any
 
 import numpy as np
 import pytest
@@ -40,16 +41,20 @@ def test_the_regions_flow_is_the_cheapest_assignment_within_the_band() -> None:
     assert wide is not None and np.bincount(wide, minlength=3).tolist() == [3, 3, 3]
 
 
-def test_reseeding_is_deterministic_and_keeps_only_regions_that_improve(counties: Raw) -> None:
+def _reseed_counties(counties: Raw, **kw: Any) -> np.ndarray:
+    """Re-seeded centres for 25 reps on the counties at +-2 % (seed 1, 125 regions)."""
     act = np.flatnonzero(counties.pop >= 0)
     order = act[np.argsort(hilbert_index(counties.lonlat[act]), kind="stable")]
-    xyz = _xyz(counties.lonlat)
     target = float(counties.pop.sum()) / 25
+    return reseeded_centres(order, counties.pop, _xyz(counties.lonlat), 25, target, 0.02, 1, 125, **kw)
+
+
+def test_reseeding_is_deterministic_and_keeps_only_regions_that_improve(counties: Raw) -> None:
     info: dict[str, float] = {}
-    points = reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, seed=1, regions=125, info=info)
+    points = _reseed_counties(counties, info=info)
     assert points.shape == (25, 3) and len(np.unique(points.round(9), axis=0)) == 25
     assert info["regions_kept"] > 0 and info["spread_reseeded"] < info["spread_lloyd"], info
-    again = reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, seed=1, regions=125)
+    again = _reseed_counties(counties)
     assert np.array_equal(points, again)
 
 
@@ -73,12 +78,8 @@ def test_a_solve_with_reseeded_centres_is_valid_and_reproducible(counties: Raw) 
 
 
 def test_reseeding_stops_at_its_deadline_and_on_a_stop_request(counties: Raw) -> None:
-    act = np.flatnonzero(counties.pop >= 0)
-    order = act[np.argsort(hilbert_index(counties.lonlat[act]), kind="stable")]
-    xyz = _xyz(counties.lonlat)
-    target = float(counties.pop.sum()) / 25
     info: dict[str, float] = {}
-    reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, 1, 125, info=info, deadline=0.0)
+    _reseed_counties(counties, info=info, deadline=0.0)
     assert info["cut_short"] and info["regions_tried"] == 0
 
     class Stop(Exception):
@@ -92,4 +93,4 @@ def test_reseeding_stops_at_its_deadline_and_on_a_stop_request(counties: Raw) ->
             raise Stop
 
     with pytest.raises(Stop):
-        reseeded_centres(order, counties.pop, xyz, 25, target, 0.02, 1, 125, checkpoint=second_call_stops)
+        _reseed_counties(counties, checkpoint=second_call_stops)
