@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from .bound import transport
-from .geo import centre_drift, lonlat_of, spherical_centre
+from .geo import centre_drift, lonlat_of, nearest_free_unit, spherical_centre
 from .local_search import State
 from .problem import Problem
-from .reseed import reseeded_centres
+from .reseed import curve_slices, reseeded_centres
 
 
 def choose_centres(
@@ -57,13 +57,25 @@ def choose_centres(
     starts = opts.centre_starts
     if starts is None:
         starts = 4 if small and len(act) * problem.k >= 4_000_000 else 1
+    tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
+    tol = problem.tolerance_of(problem.workload_name) or 0.0
+    regions = opts.centre_reseed_regions
+    if regions is None:
+        regions = 1000 if len(act) * problem.k >= 4_000_000 else 0
+    # every rep without a home and equal targets: Lloyd and local re-seeding on chunks of units, then a few
+    # Lloyd rounds on the units themselves. Plans, seeds 1-3, km to their territory centres: national K=200
+    # at 60 s 55.9 / 56.6 / 56.2 instead of 56.9 / 57.3 / 57.3; K=500 at 120 s 32.8 / 33.2 / 32.9 instead of
+    # 34.6 / 34.1 / 34.8. Not the default on counties K=25, where 125 regions gave 194.8 / 197.7 / 195.3
+    # against 201.7 / 196.9 / 199.6
+    reseed = regions > 0 and len(missing) == problem.k and bool(np.allclose(tgt, tgt[0]))
     offsets: list[float] = []
-    if small:
+    if small or reseed:
         along = np.argsort(hilbert_index(problem.centroids[act]), kind="stable")
         order = act[along]
         cw = np.cumsum(p[along])
+    if small and not reseed:
         offsets = [float(rng.uniform()) for _ in range(max(starts, 1))]
-    else:
+    if not small and not reseed:
         # measured on national K=500: the Hilbert start gave more compact territories (34.4 km) but left one
         # territory 0.23 points out of band, the weighted sample balanced; keep the latter for large K
         pool = np.array([u for u in act.tolist() if u not in taken])
@@ -73,8 +85,7 @@ def choose_centres(
     def hilbert_start(offset: float) -> np.ndarray:
         h = homes.copy()
         used = set(taken)
-        slices = (np.arange(len(missing)) + offset) * (cw[-1] / len(missing))
-        for j, pos in zip(missing.tolist(), np.searchsorted(cw, slices).tolist(), strict=True):
+        for j, pos in zip(missing.tolist(), curve_slices(cw, len(missing), offset).tolist(), strict=True):
             i = min(int(pos), len(order) - 1)
             while int(order[i]) in used:  # the next free unit along the curve (more units than reps)
                 i = (i + 1) % len(order)
@@ -83,8 +94,6 @@ def choose_centres(
         return h
 
     xyz = problem.unit_xyz
-    tgt = problem.targets[:, problem.measure_names.index(problem.workload_name)]
-    tol = problem.tolerance_of(problem.workload_name) or 0.0
     from scipy.spatial import cKDTree
 
     tree = cKDTree(xyz[act])
@@ -135,17 +144,7 @@ def choose_centres(
                 break
         return homes, arcs, value
 
-    regions = opts.centre_reseed_regions
-    if regions is None:
-        regions = 1000 if len(act) * problem.k >= 4_000_000 else 0
-    if regions > 0 and len(missing) == problem.k and np.allclose(tgt, tgt[0]):
-        # every rep without a home and equal targets: Lloyd and local re-seeding on chunks of units, then a
-        # few Lloyd rounds on the units themselves. Plans, seeds 1-3, km to their territory centres: national
-        # K=200 at 60 s 55.9 / 56.6 / 56.2 instead of 56.9 / 57.3 / 57.3; K=500 at 120 s 32.8 / 33.2 / 32.9
-        # instead of 34.6 / 34.1 / 34.8. Not the default on counties K=25, where 125 regions gave 194.8 /
-        # 197.7 / 195.3 against 201.7 / 196.9 / 199.6
-        if not small:  # the weighted sample drew the homes above; the re-seeding starts along the curve
-            order = act[np.argsort(hilbert_index(problem.centroids[act]), kind="stable")]
+    if reseed:
         sub: dict[str, Any] = {}
         points = reseeded_centres(
             order, w, xyz, problem.k, float(tgt[0]), tol, seed, regions, info=sub, deadline=deadline,
@@ -188,18 +187,6 @@ def territory_centres(
         c3 = spherical_centre(xyz[sel], w[sel])
         if c3 is not None:
             yield j, c3, sel
-
-
-def nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
-    """The active unit nearest ``xyz`` among the ``k`` nearest (``tree`` over ``act``'s unit vectors) that is
-    not in ``taken``; it is added to ``taken``. None when all ``k`` are taken."""
-    _, cand = tree.query(xyz, k=min(k, len(act)))
-    for c in np.atleast_1d(cand).tolist():
-        unit = int(act[c])
-        if unit not in taken:
-            taken.add(unit)
-            return unit
-    return None
 
 
 def hilbert_index(lonlat: np.ndarray, order: int = 16) -> np.ndarray:

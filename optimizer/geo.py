@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -46,8 +48,10 @@ def distance_matrix_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def lonlat_of(xyz: np.ndarray) -> np.ndarray:
-    """Lon/lat degrees of a point on the unit sphere (the inverse of :func:`unit_vectors` for one point)."""
-    return np.degrees([np.arctan2(xyz[1], xyz[0]), np.arcsin(np.clip(xyz[2], -1.0, 1.0))])
+    """Lon/lat degrees of points on the unit sphere, ``(..., 3) -> (..., 2)`` (the inverse of
+    :func:`unit_vectors`)."""
+    lon = np.arctan2(xyz[..., 1], xyz[..., 0])
+    return np.degrees(np.stack([lon, np.arcsin(np.clip(xyz[..., 2], -1.0, 1.0))], axis=-1))
 
 
 def spherical_centre(xyz: np.ndarray, w: np.ndarray) -> np.ndarray | None:
@@ -87,3 +91,15 @@ def nearest_homes(lonlat: np.ndarray, homes: np.ndarray, k: int) -> np.ndarray:
     tree = cKDTree(unit_vectors(homes))
     _, idx = tree.query(unit_vectors(lonlat), k=k)
     return np.asarray(idx, dtype=np.int64).reshape(len(lonlat), k)
+
+
+def nearest_free_unit(tree: Any, act: np.ndarray, xyz: np.ndarray, taken: set[int], k: int) -> int | None:
+    """The active unit nearest ``xyz`` among the ``k`` nearest (``tree`` over ``act``'s unit vectors) that is
+    not in ``taken``; it is added to ``taken``. None when all ``k`` are taken."""
+    _, cand = tree.query(xyz, k=min(k, len(act)))
+    for c in np.atleast_1d(cand).tolist():
+        unit = int(act[c])
+        if unit not in taken:
+            taken.add(unit)
+            return unit
+    return None

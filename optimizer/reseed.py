@@ -21,13 +21,14 @@ from ortools.graph.python import min_cost_flow
 from scipy.spatial import cKDTree
 
 from .bound import transport
-from .geo import spherical_centre
+from .geo import EARTH_RADIUS_KM, lonlat_of, nearest_free_unit, spherical_centre
 
-_R_KM = 6371.0088
 _SCALE = 1e7  # workload units per region in the integer flow
 
 
-def coarse_units(order: np.ndarray, w: np.ndarray, xyz: np.ndarray, chunk: int) -> tuple[np.ndarray, ...]:
+def coarse_units(
+    order: np.ndarray, w: np.ndarray, xyz: np.ndarray, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Chunks of ``chunk`` consecutive units of ``order`` (unit indices along the Hilbert curve).
 
     Parameters
@@ -38,8 +39,7 @@ def coarse_units(order: np.ndarray, w: np.ndarray, xyz: np.ndarray, chunk: int) 
 
     Returns
     -------
-    (group, weight, centre): the chunk of each unit in ``order`` (position-aligned), each chunk's workload and
-    its workload-weighted spherical centre (unit vectors).
+    (weight, centre): each chunk's workload and its workload-weighted spherical centre (unit vectors).
     """
     group = np.arange(len(order)) // chunk
     m = int(group[-1]) + 1
@@ -48,11 +48,13 @@ def coarse_units(order: np.ndarray, w: np.ndarray, xyz: np.ndarray, chunk: int) 
     # the tiny unweighted share keeps chunks of zero workload on the sphere
     np.add.at(centre, group, (w[order][:, None] + 1e-9) * xyz[order])
     centre /= np.linalg.norm(centre, axis=1, keepdims=True)
-    return group, weight, centre
+    return weight, centre
 
 
-def _lonlat(v: np.ndarray) -> np.ndarray:
-    return np.degrees(np.stack([np.arctan2(v[:, 1], v[:, 0]), np.arcsin(np.clip(v[:, 2], -1.0, 1.0))], 1))
+def curve_slices(cum: np.ndarray, k: int, offset: float) -> np.ndarray:
+    """Positions of ``k`` points along a curve whose cumulative workload is ``cum``: one per equal slice of
+    it, each ``offset`` (in [0, 1)) into its slice (the stratified starts of the Lloyd choices)."""
+    return np.searchsorted(cum, (np.arange(k) + offset) * (cum[-1] / k))
 
 
 def _spread(v: np.ndarray, w: np.ndarray, owner: np.ndarray, reps: np.ndarray) -> float:
@@ -63,7 +65,7 @@ def _spread(v: np.ndarray, w: np.ndarray, owner: np.ndarray, reps: np.ndarray) -
         c = spherical_centre(v[sel], w[sel]) if sel.any() else None
         if c is not None:
             total += float((w[sel] * np.arccos(np.clip(v[sel] @ c, -1.0, 1.0))).sum())
-    return _R_KM * total
+    return EARTH_RADIUS_KM * total
 
 
 def balanced_assignment(
@@ -89,7 +91,7 @@ def balanced_assignment(
     total = int(supply.sum())
     lo_i = min(int(np.ceil(lo * scale)), total // k)
     hi_i = max(int(np.floor(hi * scale)), -(-total // k))
-    cost = np.rint(np.arccos(np.clip(v @ v[centres].T, -1.0, 1.0)) * _R_KM * 1000).astype(np.int64)
+    cost = np.rint(np.arccos(np.clip(v @ v[centres].T, -1.0, 1.0)) * EARTH_RADIUS_KM * 1000).astype(np.int64)
     f = min_cost_flow.SimpleMinCostFlow()
     sink = n + k
     tails = np.concatenate([np.repeat(np.arange(n), k), n + np.arange(k)])
@@ -113,6 +115,7 @@ def _centres_to_centroids(
     """Each centre moved to the first point not yet taken among the ``candidates`` nearest its territory's
     centroid (``tree`` over ``v``); a centre whose territory is empty stays."""
     new = centres.copy()
+    points = np.arange(len(v))
     used: set[int] = set()
     for j in range(len(centres)):
         sel = owner == j
@@ -120,12 +123,9 @@ def _centres_to_centroids(
         if c is None:
             used.add(int(centres[j]))
             continue
-        _, cand = tree.query(c, k=min(candidates, len(v)))
-        for q in np.atleast_1d(cand).tolist():
-            if int(q) not in used:
-                new[j] = int(q)
-                used.add(int(q))
-                break
+        point = nearest_free_unit(tree, points, c, used, candidates)
+        if point is not None:
+            new[j] = point
     return new
 
 
@@ -220,14 +220,14 @@ def reseeded_centres(
     (k, 3) unit vectors: the chunk centres the reps' territories settle on; the caller snaps them to units.
     """
     chunk = max(1, len(order) // (20 * k))
-    group, cw, cv = coarse_units(order, w, xyz, chunk)
-    ll = _lonlat(cv)
+    cw, cv = coarse_units(order, w, xyz, chunk)
+    ll = lonlat_of(cv)
     m = len(cw)
     rng = np.random.default_rng(seed)
     lo, hi = target * (1 - tol), target * (1 + tol)
     # start: one chunk per equal slice of cumulative workload along the curve (seeded offset)
     cum = np.cumsum(cw)
-    picks = np.searchsorted(cum, (np.arange(k) + float(rng.uniform())) * (cum[-1] / k))
+    picks = curve_slices(cum, k, float(rng.uniform()))
     centres = np.unique(np.minimum(picks, m - 1))
     if len(centres) < k:  # two slices in one heavy chunk: take free chunks along the curve
         free = np.setdiff1d(np.arange(m), centres)
@@ -255,7 +255,7 @@ def reseeded_centres(
         old = _spread(cv[units], cw[units], local, np.arange(len(region)))
         # restart along the curve inside the region (chunk indices follow the curve)
         cum_r = np.cumsum(cw[units])
-        pos = np.searchsorted(cum_r, (np.arange(len(region)) + offset) * (cum_r[-1] / len(region)))
+        pos = curve_slices(cum_r, len(region), offset)
         start = np.minimum(pos, len(units) - 1)
         if len(np.unique(start)) < len(region):
             continue
