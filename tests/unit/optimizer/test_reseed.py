@@ -12,19 +12,15 @@ import pytest
 
 from optimizer import Options, Problem, Rep, check, solve
 from optimizer.centres import hilbert_index
+from optimizer.geo import unit_vectors
 from optimizer.reseed import balanced_assignment, reseeded_centres
 
 from .conftest import Raw
 
 
-def _xyz(lonlat: np.ndarray) -> np.ndarray:
-    lam, phi = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
-    return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=1)
-
-
 def test_the_regions_flow_is_the_cheapest_assignment_within_the_band() -> None:
     rng = np.random.default_rng(3)
-    v = _xyz(rng.uniform([-75.0, 40.0], [-73.0, 42.0], size=(9, 2)))
+    v = unit_vectors(rng.uniform([-75.0, 40.0], [-73.0, 42.0], size=(9, 2)))
     centres = np.array([0, 4, 8])
     owner = balanced_assignment(v, np.ones(9), centres, 3.0, 3.0)
     assert owner is not None and np.bincount(owner, minlength=3).tolist() == [3, 3, 3]
@@ -46,7 +42,9 @@ def _reseed_counties(counties: Raw, **kw: Any) -> np.ndarray:
     act = np.flatnonzero(counties.pop >= 0)
     order = act[np.argsort(hilbert_index(counties.lonlat[act]), kind="stable")]
     target = float(counties.pop.sum()) / 25
-    return reseeded_centres(order, counties.pop, _xyz(counties.lonlat), 25, target, 0.02, 1, 125, **kw)
+    return reseeded_centres(
+        order, counties.pop, unit_vectors(counties.lonlat), 25, target, 0.02, 1, 125, **kw
+    )
 
 
 def test_reseeding_is_deterministic_and_keeps_only_regions_that_improve(counties: Raw) -> None:
