@@ -120,6 +120,11 @@ class Options:
         the time limit (or 5 % before the window polishing's stop).
     rebuild_rings : int
         A rebuilt cluster is a territory and every territory at most this many hops from it.
+    boundary_flow_rounds : int
+        Most rounds of boundary flow (``optimizer.boundary_flow``: one min-cost flow over the whole plan moves
+        light boundary units between adjacent territories) before the window polishing, and half as many
+        after it; 0 disables it. Without a current assignment only. Each phase stops at a share of the time
+        (see ``optimizer.heuristic``).
     final_bound : bool
         Heuristic mode: after the plan, solve the relaxation again on the real band (and for the final centres
         when they moved) and try the forced-territory bound. False keeps the construction's relaxation bound
@@ -156,6 +161,7 @@ class Options:
     chain_work: int = 3_000_000
     rebuild_clusters: int = 150
     rebuild_rings: int = 2
+    boundary_flow_rounds: int = 16
     final_bound: bool = True
 
 

@@ -54,8 +54,9 @@ def solve(
     on_stage : callable, optional
         Told the name of each stage as it starts (from this thread): ``"pre-check"``, ``"centre choice"``
         (centres chosen), ``"construction"``, ``"improvement moves"``, ``"re-centring"``,
-        ``"cluster rebuilds"``, ``"window polishing"``, ``"lower bound"``, ``"the exact model"``; the
-        improvement stages alternate. A job queue shows it as the job's progress. It must return quickly.
+        ``"cluster rebuilds"``, ``"boundary flow"``, ``"window polishing"``, ``"lower bound"``,
+        ``"the exact model"``; the improvement stages alternate. A job queue shows it as the job's progress.
+        It must return quickly.
 
     Returns
     -------

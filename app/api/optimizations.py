@@ -31,8 +31,8 @@ class JobPublic(BaseModel):
     solver_stage: str | None = Field(
         None,
         description="While solving, what the solver is doing (centre choice, construction, improvement "
-        "moves, re-centring, cluster rebuilds, window polishing, lower bound, the exact model); the last "
-        "stage it reached once the job ended.",
+        "moves, re-centring, cluster rebuilds, boundary flow, window polishing, lower bound, the exact "
+        "model); the last stage it reached once the job ended.",
     )
     progress: float
     params: dict[str, Any]

@@ -32,10 +32,17 @@ class StopFrom:
 
 
 def chosen_centres(ct: Raw) -> Problem:
-    """CT with 8 reps and no homes: the centre choice, cluster rebuilds, re-centring and windows all run."""
+    """CT with 8 reps and no homes: the centre choice, cluster rebuilds, re-centring, windows and boundary
+    flow all run."""
     reps = [Rep(f"r{i}") for i in range(8)]
     opts = Options(
-        tolerance=0.05, mode="heuristic", window_rounds=1, window_pairs=4, seed=4, rebuild_clusters=2
+        tolerance=0.05,
+        mode="heuristic",
+        window_rounds=1,
+        window_pairs=4,
+        seed=4,
+        rebuild_clusters=2,
+        boundary_flow_rounds=2,
     )
     return Problem(ct.ids, {"workload": ct.pop}, ct.lonlat, ct.edges, reps, opts, ct.is_bridge)
 
@@ -61,7 +68,13 @@ def test_the_solve_stops_at_the_first_request_wherever_it_comes(ct: Raw) -> None
         assert request.true_answers == 1, f"the solve went on after request {first}"
         stages.add(stopped.value.stage)
     # the long loops check by themselves, not only the stage boundaries
-    assert {"centre choice", "cluster rebuilds", "re-centring", "window polishing"} <= stages, stages
+    assert {
+        "centre choice",
+        "cluster rebuilds",
+        "re-centring",
+        "window polishing",
+        "boundary flow",
+    } <= stages, stages
 
 
 def test_the_caller_hears_each_stage_as_it_starts(ct: Raw) -> None:
@@ -75,7 +88,9 @@ def test_the_caller_hears_each_stage_as_it_starts(ct: Raw) -> None:
     first_seen = {stage: heard.index(stage) for stage in reversed(heard)}
     pipeline = ["pre-check", "centre choice", "construction", "improvement moves", "cluster rebuilds"]
     assert [first_seen[s] for s in pipeline] == sorted(first_seen[s] for s in pipeline), heard
-    assert {"re-centring", "window polishing"} <= set(heard) and heard[-1] == "lower bound", heard
+    assert {"re-centring", "window polishing", "boundary flow"} <= set(heard) and heard[
+        -1
+    ] == "lower bound", heard
     exact: list[str] = []
     solve(make_problem(ct, 3, tolerance=0.05, mode="exact", anchor_homes=True), on_stage=exact.append)
     assert exact[0] == "pre-check" and "the exact model" in exact, exact
