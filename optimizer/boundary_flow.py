@@ -79,6 +79,8 @@ def flow_moves(state: State, units: list[int], light_share: float = LIGHT_SHARE)
     -------
     ``(unit, new rep)`` for every unit that changes territory.
     """
+    if not units:
+        return []
     p, own, j = state.p, state.owner, state.wj
     k = state.k
     moving = set(units)

@@ -121,3 +121,4 @@ def test_an_unbalanced_plan_is_left_alone() -> None:
     assert st.total_viol() > 0
     info = improve_boundary_flow(st, rounds=3, seed=1, light_shares=(0.05,))
     assert info["rounds"] == 0 and np.array_equal(st.owner_array(), owner)
+    assert flow_moves(st, []) == []  # nothing movable: nothing moves
