@@ -737,12 +737,16 @@ class State:
                 a = self.owner[u]
                 if a < 0 or self.fixed[u] >= 0:
                     continue
-                ca = self.cost(u, a)
+                ca = None  # priced at the first neighbour in another territory (most units have none)
                 best = None
+                seen: list[int] = []  # a territory met again through another neighbour gives the same move
                 for v in self.nb[u]:
                     b = self.owner[v]
-                    if b == a or b < 0:
+                    if b == a or b < 0 or b in seen:
                         continue
+                    seen.append(b)
+                    if ca is None:
+                        ca = self.cost(u, a)
                     dc = self.cost(u, b) - ca
                     if dc >= -1e-9 * max(1.0, abs(ca)) or (best is not None and dc >= best[0]):
                         continue
