@@ -12,13 +12,14 @@ reach. Here one flow over the whole plan moves it:
   territory touches a unit that stays in it;
 - every territory's workload stays in its band narrowed by ``light_share`` of its target (or where it is,
   when it lies closer to the edge), so that giving each unit split by the flow to the territory that got most
-  of it keeps the territory in its band;
+  of it rarely takes a territory out of its band;
 - the cost is the plan's own (distance to the home, the centroid drift, the disruption weight).
 
 Rounding and the rare territory that two departures cut apart are then repaired by the local search
 (contiguity repair, balance repair, improvement moves); the round is kept only when the plan is balanced and
 cheaper, otherwise undone. Each round draws a new independent set (seeded), so the rounds reach different
-units. On national K=500 with sampled homes the rounds take 0.27-0.6 % off the final plan's cost.
+units. In the solver (after the cluster rebuilds and again after the window polishing) national K=500 with
+sampled homes went from gaps of 5.48 % (seed 3) and 10.52 % (seed 1) to 4.89 % and 9.09 %.
 """
 
 from __future__ import annotations
