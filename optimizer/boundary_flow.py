@@ -194,7 +194,8 @@ def _round(state: State, rng: np.random.Generator, share: float, cost: float) ->
         return None
     for u, b in moves:
         state.move(u, b)
-    if any(len(state.pieces(a)) > 1 for a in sorted({int(before[u]) for u, _ in moves})):
+    losers = sorted({int(before[u]) for u, _ in moves})
+    if state.p.options.contiguity and any(len(state.pieces(a)) > 1 for a in losers):
         state.repair_contiguity()
     if state.total_viol() > 0:
         state.repair_balance(max_iters=5000)

@@ -1,5 +1,5 @@
 """The large-scale pipeline for fixed homes: construction, local search, chains, cluster rebuilds,
-re-centring and window polishing."""
+re-centring, boundary flow and window polishing."""
 
 from __future__ import annotations
 

@@ -45,9 +45,8 @@ def test_one_flow_moves_load_along_a_line_that_pair_moves_cannot() -> None:
     assert _cost(p, after, homes) < before - 1.0
     assert abs((before - _cost(p, after, homes)) - info["gain"]) < 1e-6 * before
     loads = np.bincount(after, minlength=3)
-    assert (
-        loads[0] > 36 and loads[2] < 40
-    )  # load went from the third territory through the second to the first
+    # load went from the third territory through the second to the first
+    assert loads[0] > 36 and loads[2] < 40
     rep = check(p, [p.reps[int(o)].id for o in after.tolist()])
     assert rep.ok, rep.errors
 
