@@ -61,7 +61,7 @@ def movable_set(state: State, rng: np.random.Generator, light_share: float = LIG
     out: list[int] = []
     for u in rng.permutation(state.n).tolist():
         a = own[u]
-        if blocked[u] or a < 0 or state.fixed[u] >= 0 or w[u] <= 0 or w[u] > light_share * tgt[a]:
+        if blocked[u] or not state.movable(u) or w[u] <= 0 or w[u] > light_share * tgt[a]:
             continue
         if all(own[v] == a for v in nb[u]) or not state.can_remove(u):
             continue
@@ -203,6 +203,5 @@ def _round(state: State, rng: np.random.Generator, share: float, cost: float) ->
     new_cost = state.total_cost()
     if state.total_viol() == 0 and new_cost < cost * (1 - 1e-9):
         return new_cost
-    for u in np.flatnonzero(state.owner_array() != before).tolist():
-        state.move(u, int(before[u]))
+    state.restore(before)
     return None

@@ -247,8 +247,7 @@ def recentre(
         cost = st.total_cost()
         out.setdefault("cost_before", cost)
         if cost >= best_cost:
-            for u in np.flatnonzero(owner != best_owner).tolist():
-                st.move(u, int(best_owner[u]))
+            st.restore(best_owner)
             _, pull = centres_of_plan(problem, best_owner, homes, homes_idx, free, tree, act)
             out["undone"] = True
             break

@@ -828,6 +828,12 @@ class State:
     def owner_array(self) -> np.ndarray:
         return np.array(self.owner, dtype=np.int64)
 
+    def restore(self, owner: np.ndarray) -> None:
+        """Go back to the plan ``owner`` (rep per unit, e.g. an earlier :meth:`owner_array`), moving only the
+        units whose owner differs."""
+        for u in np.flatnonzero(self.owner_array() != owner).tolist():
+            self.move(u, int(owner[u]))
+
     def relabel(self, new_rep: list[int]) -> None:
         """Give every territory ``k`` to rep ``new_rep[k]`` (a permutation of the reps), units and loads
         unchanged. Not for plans with a current assignment: the moved-unit counts are not updated."""
