@@ -11,6 +11,7 @@ import numpy as np
 
 from .centres import choose_centres
 from .clock import Cancelled, Clock
+from .crowding import crowded_regions
 from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
 from .heuristic import construct_plan, heuristic_plan
 from .local_search import State
@@ -33,6 +34,9 @@ FORCED_NOTE = (
     "hold it; the bound is the smallest over the reps of that territory's exact cost plus the Lagrangian of "
     "the others, after supergradient steps on the prices"
 )
+
+#: crowded regions named in the notes (all of them are in ``details["crowded_regions"]``)
+MAX_CROWDED_NOTES = 3
 
 
 def solve(
@@ -156,6 +160,11 @@ def solve(
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
+    crowded = crowded_regions(problem)
+    if crowded:
+        # reps the geography sends away from home in every contiguous plan: a cost the bound cannot see
+        details["crowded_regions"] = [c.to_dict() for c in crowded]
+        notes.extend(c.note() for c in crowded[:MAX_CROWDED_NOTES])
     sol = _build_solution(
         problem, att.homes, att.owner, bound, bound_note, att.mode, att.status_hint, details, notes
     )
