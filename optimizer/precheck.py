@@ -1,4 +1,5 @@
-"""Feasibility pre-check: fast necessary conditions that explain an impossible request before solving."""
+"""Feasibility pre-check: fast necessary conditions that explain an impossible request before solving, and
+warnings about what the geography forces in a feasible one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .crowding import crowded_regions
 from .problem import Problem
 
 
@@ -32,6 +34,11 @@ class PrecheckReport:
         tolerance.
     components : int
         Connected components of the planning graph (active units, bridges included).
+    warnings : list of str
+        What every contiguous plan must do that a planner may not expect (reps the geography sends away from
+        home, :mod:`optimizer.crowding`); only when the request passes.
+    crowded_regions : list of dict
+        Those regions (``CrowdedRegion.to_dict``).
     """
 
     feasible: bool = True
@@ -40,6 +47,8 @@ class PrecheckReport:
     finest_tolerance: dict[str, float] = field(default_factory=dict)
     largest_k: dict[str, int] = field(default_factory=dict)
     components: int = 0
+    warnings: list[str] = field(default_factory=list)
+    crowded_regions: list[dict[str, Any]] = field(default_factory=list)
 
     def fail(self, msg: str) -> None:
         self.feasible = False
@@ -53,6 +62,8 @@ class PrecheckReport:
             "finest_tolerance": self.finest_tolerance,
             "largest_k": self.largest_k,
             "components": self.components,
+            "warnings": list(self.warnings),
+            "crowded_regions": list(self.crowded_regions),
         }
 
 
@@ -239,4 +250,8 @@ def precheck(problem: Problem) -> PrecheckReport:
                 rep.fail(
                     f"forced moves carry {frac:.2%} of the workload > budget {opts.max_moved_workload:.2%}"
                 )
+    if rep.feasible:
+        crowded = crowded_regions(problem)
+        rep.crowded_regions = [c.to_dict() for c in crowded]
+        rep.warnings = [c.note() for c in crowded]
     return rep

@@ -11,7 +11,6 @@ import numpy as np
 
 from .centres import choose_centres
 from .clock import Cancelled, Clock
-from .crowding import crowded_regions
 from .geo import EARTH_RADIUS_KM, haversine_km, spherical_centre
 from .heuristic import construct_plan, heuristic_plan
 from .local_search import State
@@ -160,11 +159,10 @@ def solve(
     details["homes"] = {
         r.id: problem.unit_ids[int(h)] for r, h in zip(problem.reps, att.homes_idx.tolist(), strict=True)
     }
-    crowded = crowded_regions(problem)
-    if crowded:
+    if pre.crowded_regions:
         # reps the geography sends away from home in every contiguous plan: a cost the bound cannot see
-        details["crowded_regions"] = [c.to_dict() for c in crowded]
-        notes.extend(c.note() for c in crowded[:MAX_CROWDED_NOTES])
+        details["crowded_regions"] = pre.crowded_regions
+        notes.extend(pre.warnings[:MAX_CROWDED_NOTES])
     sol = _build_solution(
         problem, att.homes, att.owner, bound, bound_note, att.mode, att.status_hint, details, notes
     )

@@ -38,7 +38,11 @@ class JobPublic(BaseModel):
     params: dict[str, Any]
     base_plan_id: int | None
     result_plan_id: int | None
-    report: dict[str, Any]
+    report: dict[str, Any] = Field(
+        description="`precheck` from submission (with `warnings`: what every contiguous plan must do that a "
+        "planner may not expect, e.g. reps living in a region too small for them all to work there), then "
+        "`solution` (metrics, bound, gap and `notes`) once solved.",
+    )
     error: dict[str, Any] | None
     timings: dict[str, float]
     attempts: int

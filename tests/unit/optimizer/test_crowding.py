@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 
-from optimizer import Options, Problem, Rep, check, solve
+from optimizer import Options, Problem, Rep, check, precheck, solve
 from optimizer.crowding import crowded_regions
 
 from .conftest import grid
@@ -72,7 +72,10 @@ def test_reps_living_in_a_region_too_small_for_them_are_sent_away_in_every_plan(
     assert check(p, sol.assignment).ok
     owner = np.array([p.rep_index[str(sol.assignment[u])] for u in IDS])
     assert sum(not (owner[REGION] == j).any() for j in range(3)) >= 1
-    assert sol.details["crowded_regions"] == [c.to_dict() for c in found]
+    # the pre-check warns before any solving, and the solution repeats it
+    pre = precheck(p)
+    assert pre.feasible and pre.warnings == [c.note() for c in found]
+    assert sol.details["crowded_regions"] == pre.crowded_regions == [c.to_dict() for c in found]
     assert any("at least 1 of them owns no unit there" in n for n in sol.notes)
 
 
@@ -86,6 +89,10 @@ def test_a_region_without_homes_that_must_hold_a_territory_brings_a_rep_in() -> 
         inside = [j for j in range(3) if _wholly_inside(plan, REGION, j)]
         assert len(inside) >= 1, "some rep, living outside, owns a territory wholly behind unit 5"
     assert "no rep lives in the region" in found[0].note()
+    # an infeasible request gets its reasons, not warnings about plans it cannot have
+    many = [Rep(f"x{j}", 6 + j % 4) for j in range(11)]  # more reps than units, all living behind unit 5
+    tight = Problem(IDS, {"workload": W}, XY, EDGES, many, Options(tolerance=0.1, contiguity=True))
+    assert not precheck(tight).feasible and precheck(tight).warnings == []
 
 
 def test_nothing_is_reported_when_the_homes_fit_or_nothing_is_forced() -> None:
