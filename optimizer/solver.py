@@ -81,7 +81,7 @@ def solve(
     clock = Clock(should_stop, on_stage)
     opts = problem.options
     clock.check("pre-check")
-    pre = precheck(problem)
+    pre = precheck(problem, warnings=opts.final_bound)  # not for the cluster rebuilds' sub-problems
     clock.lap("precheck")
     if not pre.feasible:
         sol = Solution(status="infeasible", reasons=pre.reasons, seed=opts.seed, mode="precheck")

@@ -4,6 +4,7 @@ instance, and how the solver reports it."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 
@@ -103,5 +104,10 @@ def test_nothing_is_reported_when_the_homes_fit_or_nothing_is_forced() -> None:
     assert "crowded_regions" not in solve(_problem([6, 8, 9], contiguity=False)).details
     # a rep without a home may be placed inside by the solver: no claim is made
     assert crowded_regions(_problem([6, 8, None])) == []
+    # asked not to (the solver's own sub-problems, or final_bound=False)
+    assert precheck(_problem([6, 8, 9]), warnings=False).warnings == []
+    quick = _problem([6, 8, 9])
+    quick.options = replace(quick.options, final_bound=False)
+    assert "crowded_regions" not in solve(quick).details
     # a region lighter than a quarter of a target is no news (here: every region, with min_targets=2)
     assert crowded_regions(_problem([6, 8, 9]), min_targets=2.0) == []
