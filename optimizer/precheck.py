@@ -103,7 +103,7 @@ def precheck(problem: Problem, warnings: bool = True) -> PrecheckReport:
     problem : Problem
     warnings : bool
         Also look for crowded regions when the request passes (one depth-first search of the graph: 0.45 s
-        on the national ZCTAs); the solver's own sub-problems skip it.
+        on the national ZCTAs). ``solve`` skips it here and looks for them after the plan.
 
     Returns
     -------

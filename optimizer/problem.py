@@ -128,8 +128,8 @@ class Options:
     final_bound : bool
         Heuristic mode: after the plan, solve the relaxation again on the real band (and for the final centres
         when they moved) and try the forced-territory bound. False keeps the construction's relaxation bound
-        (valid, possibly weaker; none when the centres moved) and saves that time, and so does leaving out the
-        pre-check's warnings (crowded regions); the cluster rebuilds use it for their sub-problems.
+        (valid, possibly weaker; none when the centres moved) and saves that time; it also leaves out the
+        search for crowded regions (``optimizer.crowding``). The cluster rebuilds' sub-problems use it.
     """
 
     tolerance: float | Mapping[str, float] = 0.05
