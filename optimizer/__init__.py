@@ -9,6 +9,7 @@ Usage::
 
 from .checker import CheckReport, check
 from .clock import Cancelled
+from .crowding import CrowdedRegion, crowded_regions
 from .precheck import PrecheckReport, precheck
 from .problem import Options, Problem, Rep
 from .solution import Solution
@@ -17,12 +18,14 @@ from .solver import solve
 __all__ = [
     "Cancelled",
     "CheckReport",
+    "CrowdedRegion",
     "Options",
     "PrecheckReport",
     "Problem",
     "Rep",
     "Solution",
     "check",
+    "crowded_regions",
     "precheck",
     "solve",
 ]

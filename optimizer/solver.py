@@ -66,7 +66,9 @@ def solve(
     -------
     Solution
         ``infeasible`` with reasons when the pre-check proves the request impossible; otherwise the best plan
-        found with loads, deviations, compactness, disruption, the lower bound and the gap.
+        found with loads, deviations, compactness, disruption, the lower bound and the gap, and (in
+        ``notes`` and ``details["crowded_regions"]``) the regions where the homes send reps away from home in
+        every contiguous plan (:func:`~optimizer.crowding.crowded_regions`).
 
     Raises
     ------
