@@ -143,6 +143,8 @@ def test_submit_poll_plan_and_reproduce(
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
     assert response.headers["location"] == f"/optimizations/{job_id}"
+    # the pre-check's warnings come with the submission; Connecticut has no region its homes crowd
+    assert response.json()["report"]["precheck"]["warnings"] == []
     seen_stages: set[str] = set()
 
     def done(job: dict[str, Any]) -> bool:
