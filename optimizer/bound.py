@@ -43,6 +43,52 @@ class TransportResult:
     arcs: tuple[np.ndarray, np.ndarray] | None = None
 
 
+def largest_share_assignment(
+    arc_unit: np.ndarray,
+    arc_rep: np.ndarray,
+    arc_cost: np.ndarray,
+    supply: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+) -> np.ndarray | None:
+    """Send every unit's supply along its arcs to reps that each take between ``lo`` and ``hi``, at least
+    cost, and give each unit to the rep that got most of it.
+
+    Parameters
+    ----------
+    arc_unit, arc_rep : (m,) int arrays
+        The arcs: unit index (into ``supply``) and rep index (into ``lo``/``hi``).
+    arc_cost : (m,) int array
+        Cost per unit of flow.
+    supply : (n,) int array
+        Each unit's workload, integer-scaled; an arc carries at most its unit's supply.
+    lo, hi : (k,) int arrays
+        Each rep's band, in the same scale (rep nodes demand ``lo``; ``hi - lo`` more may drain to a sink).
+
+    Returns
+    -------
+    (n,) rep per unit: the one whose arc carried the most flow, the earlier arc on a tie (-1 for a unit
+    without arcs); None when no flow meets every band.
+    """
+    n, k = len(supply), len(lo)
+    sink = n + k
+    f = min_cost_flow.SimpleMinCostFlow()
+    f.add_arcs_with_capacity_and_unit_cost(arc_unit, n + arc_rep, supply[arc_unit], arc_cost)
+    f.add_arcs_with_capacity_and_unit_cost(n + np.arange(k), np.full(k, sink), hi - lo, np.zeros(k, np.int64))
+    f.set_nodes_supplies(
+        np.arange(n + k + 1), np.concatenate([supply, -lo, [-(int(supply.sum()) - int(lo.sum()))]])
+    )
+    if f.solve() != f.OPTIMAL:
+        return None
+    got = f.flows(np.arange(len(arc_unit)))
+    # per unit, its arcs by decreasing flow, then in their own order: the first is the one kept
+    order = np.lexsort((np.arange(len(arc_unit)), -got, arc_unit))
+    first = order[np.r_[True, arc_unit[order][1:] != arc_unit[order][:-1]]] if len(order) else order
+    out = np.full(n, -1, dtype=np.int64)
+    out[arc_unit[first]] = arc_rep[first]
+    return out
+
+
 def cost_rows(
     lonlat: np.ndarray,
     homes: np.ndarray,

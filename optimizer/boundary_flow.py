@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 
+from .bound import largest_share_assignment
 from .local_search import State
 
 #: a movable unit weighs at most this share of its territory's target workload; the flow keeps every band
@@ -111,25 +111,11 @@ def flow_moves(state: State, units: list[int], light_share: float = LIGHT_SHARE)
     hi_f = np.floor((np.maximum(hi - margin, load) - stay) * scale + 1e-6).astype(np.int64)
     lo_f = np.maximum(lo_f, 0)
     hi_f = np.maximum(hi_f, lo_f)
-    nu = len(units)
-    sink = nu + k
-    au, ar = np.array(arc_u, dtype=np.int64), np.array(arc_r, dtype=np.int64)
-    flow = min_cost_flow.SimpleMinCostFlow()
     cost = np.rint(np.array(arc_c) * 100).astype(np.int64)  # 10 m per unit of workload
-    flow.add_arcs_with_capacity_and_unit_cost(au, nu + ar, supply[au], cost)
-    flow.add_arcs_with_capacity_and_unit_cost(
-        nu + np.arange(k), np.full(k, sink), hi_f - lo_f, np.zeros(k, dtype=np.int64)
-    )
-    supplies = np.concatenate([supply, -lo_f, [-(int(supply.sum()) - int(lo_f.sum()))]])
-    flow.set_nodes_supplies(np.arange(nu + k + 1), supplies)
-    if flow.solve() != flow.OPTIMAL:
+    au, ar = np.array(arc_u, dtype=np.int64), np.array(arc_r, dtype=np.int64)
+    best = largest_share_assignment(au, ar, cost, supply, lo_f, hi_f)  # the unit's own rep first: a tie stays
+    if best is None:
         return []
-    got = flow.flows(np.arange(len(au)))
-    best = np.full(nu, -1)
-    most = np.full(nu, -1)
-    for i, (x, r) in enumerate(zip(got.tolist(), arc_r, strict=True)):
-        if x > most[arc_u[i]]:  # the unit's own rep comes first: a tie stays
-            most[arc_u[i]], best[arc_u[i]] = x, r
     return [(u, int(b)) for u, b in zip(units, best.tolist(), strict=True) if b != own[u]]
 
 

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from ortools.graph.python import min_cost_flow
 from scipy.spatial import cKDTree
 
-from .bound import transport
+from .bound import largest_share_assignment, transport
 from .geo import EARTH_RADIUS_KM, lonlat_of, nearest_free_unit, spherical_centre
 
 _SCALE = 1e7  # workload units per region in the integer flow
@@ -92,21 +91,8 @@ def balanced_assignment(
     lo_i = min(int(np.ceil(lo * scale)), total // k)
     hi_i = max(int(np.floor(hi * scale)), -(-total // k))
     cost = np.rint(np.arccos(np.clip(v @ v[centres].T, -1.0, 1.0)) * EARTH_RADIUS_KM * 1000).astype(np.int64)
-    f = min_cost_flow.SimpleMinCostFlow()
-    sink = n + k
-    tails = np.concatenate([np.repeat(np.arange(n), k), n + np.arange(k)])
-    heads = np.concatenate([np.tile(n + np.arange(k), n), np.full(k, sink)])
-    caps = np.concatenate([np.repeat(supply, k), np.full(k, hi_i - lo_i)])
-    f.add_arcs_with_capacity_and_unit_cost(
-        tails, heads, caps, np.concatenate([cost.ravel(), np.zeros(k, np.int64)])
-    )
-    f.set_nodes_supplies(
-        np.arange(n + k + 1), np.concatenate([supply, np.full(k, -lo_i), [-(total - k * lo_i)]])
-    )
-    if f.solve() != f.OPTIMAL:
-        return None
-    flows = f.flows(np.arange(n * k)).reshape(n, k)
-    return np.asarray(flows.argmax(axis=1), dtype=np.int64)
+    units, reps = np.repeat(np.arange(n), k), np.tile(np.arange(k), n)
+    return largest_share_assignment(units, reps, cost.ravel(), supply, np.full(k, lo_i), np.full(k, hi_i))
 
 
 def _centres_to_centroids(
