@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .pendant import cut_regions, territories_inside
+from .pendant import territories_inside
 from .problem import Problem
 
 #: regions lighter than this share of a mean target are left out (a leaf unit with two homes is no news)
@@ -104,12 +104,10 @@ def crowded_regions(problem: Problem, min_targets: float = MIN_TARGETS) -> list[
         or not np.isfinite(hi_max)
     ):
         return []
-    act = problem.active
-    w = np.where(act, problem.workload, 0.0)
     target = float(problem.targets[:, wj].mean())
     region_of = np.zeros(problem.n, dtype=bool)
     found: list[tuple[CrowdedRegion, np.ndarray]] = []
-    for r in sorted(cut_regions(problem.neighbors, act, w), key=lambda r: (-r.workload, r.cut)):
+    for r in sorted(problem.cut_off_regions, key=lambda r: (-r.workload, r.cut)):
         if r.workload < min_targets * target:
             break
         region_of[:] = False

@@ -378,7 +378,7 @@ def strengthen(
     ):
         return None
     w = np.where(act, problem.workload, 0.0)
-    forced = forced_territories(cut_regions(problem.neighbors, act, w), float(lo.min()), float(hi.max()))
+    forced = forced_territories(problem.cut_off_regions, float(lo.min()), float(hi.max()))
     if not forced:
         return None
     cur = problem.current_owner

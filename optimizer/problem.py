@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from .geo import haversine_km, unit_vectors
+
+if TYPE_CHECKING:
+    from .pendant import CutRegion
 
 Mode = Literal["auto", "exact", "heuristic"]
 
@@ -486,3 +489,12 @@ class Problem:
                 nb[a].append(b)
                 nb[b].append(a)
         return [np.array(sorted(set(x)), dtype=np.int64) for x in nb]
+
+    @cached_property
+    def cut_off_regions(self) -> list[CutRegion]:
+        """Regions that removing one active unit cuts off (:func:`optimizer.pendant.cut_regions`), searched
+        once: the forced-territory bound and the crowded-region warnings both read them (0.45 s on the
+        national ZCTAs)."""
+        from .pendant import cut_regions
+
+        return cut_regions(self.neighbors, self.active, self.workload)

@@ -21,7 +21,7 @@ import numpy as np
 
 from optimizer import Problem, solve
 from optimizer.geo import haversine_km
-from optimizer.pendant import CutRegion, cut_regions
+from optimizer.pendant import CutRegion
 
 from .gap_report import centroids_of
 from .run import build, default_time_limit, run_peer
@@ -29,7 +29,7 @@ from .run import build, default_time_limit, run_peer
 
 def largest_region(problem: Problem, behind: str | None) -> CutRegion:
     """The region cut off behind unit ``behind``, else the heaviest one lighter than half the workload."""
-    regions = cut_regions(problem.neighbors, problem.active, problem.workload)
+    regions = problem.cut_off_regions
     half = 0.5 * float(problem.workload.sum())
     if behind is not None:
         if behind not in problem.unit_index:

@@ -37,7 +37,7 @@ import numpy as np
 from optimizer import Problem, check, solve
 from optimizer.bound import transport
 from optimizer.geo import haversine_km, lonlat_of, spherical_centre
-from optimizer.pendant import cut_regions, territories_inside
+from optimizer.pendant import territories_inside
 
 from .run import build, default_time_limit
 
@@ -90,13 +90,12 @@ def pendant_regions(problem: Problem, min_territories: float = 0.25) -> list[Pen
     other territory touching the region lies wholly inside it, which bounds how many do (``inside``). The
     transportation relaxation ignores this; the solver's forced-territory bound uses part of it.
     """
-    w = problem.workload
     tgt = float(problem.targets[:, 0].mean())
     tol = problem.tolerance_of(problem.workload_name) or 0.0
     is_home = np.zeros(problem.n, dtype=bool)
     is_home[problem.home_units[problem.home_units >= 0]] = True
     out = []
-    for r in cut_regions(problem.neighbors, problem.active, w):
+    for r in problem.cut_off_regions:
         h = int(is_home[r.units].sum())
         if r.workload < min_territories * tgt or h * (1 - tol) * tgt <= r.workload <= h * (1 + tol) * tgt:
             continue  # small, or its own homes could serve it exactly
