@@ -237,7 +237,8 @@ def heuristic_plan(
         # rebuilt plan: flow, windows, flow 0.86 % in 40 s; windows then flow 0.67 % in 36 s)
         now = clock.elapsed() / opts.time_limit if opts.time_limit > 0 else 0.0
         flow_phase(0, opts.boundary_flow_rounds, now + (stop_at - now) * FLOW_FIRST_SHARE)
-    if polish and opts.window_rounds > 0 and opts.contiguity:
+    windowing = polish and opts.window_rounds > 0 and opts.contiguity
+    if windowing:
         from .windows import polish_windows
 
         # with re-centring, keep time for the last Lloyd step and the bound for the final centres
@@ -265,7 +266,7 @@ def heuristic_plan(
     if flowing:
         flow_stop = stop_at + (1.0 - stop_at) * FLOW_SHARE
         flow_phase(opts.boundary_flow_rounds, max(1, opts.boundary_flow_rounds // 2), flow_stop)
-    if polish and opts.window_rounds > 0 and opts.contiguity and centre_idx is not None:
+    if windowing and centre_idx is not None:
         # the last steps, for fixed centres (the bound's), may run into a quarter of the time kept
         final_stop = clock.deadline(flow_stop + (1.0 - stop_at) / 4, opts.time_limit)
         info["recentre_final"] = recentre_now(deadline=final_stop, drift=False)
