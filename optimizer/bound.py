@@ -57,7 +57,8 @@ def largest_share_assignment(
     Parameters
     ----------
     arc_unit, arc_rep : (m,) int arrays
-        The arcs: unit index (into ``supply``) and rep index (into ``lo``/``hi``).
+        The arcs: unit index (into ``supply``) and rep index (into ``lo``/``hi``); each unit's arcs are
+        consecutive.
     arc_cost : (m,) int array
         Cost per unit of flow.
     supply : (n,) int array
@@ -80,12 +81,16 @@ def largest_share_assignment(
     )
     if f.solve() != f.OPTIMAL:
         return None
-    got = f.flows(np.arange(len(arc_unit)))
-    # per unit, its arcs by decreasing flow, then in their own order: the first is the one kept
-    order = np.lexsort((np.arange(len(arc_unit)), -got, arc_unit))
-    first = order[np.r_[True, arc_unit[order][1:] != arc_unit[order][:-1]]] if len(order) else order
+    m = len(arc_unit)
     out = np.full(n, -1, dtype=np.int64)
-    out[arc_unit[first]] = arc_rep[first]
+    if m == 0:
+        return out
+    got = f.flows(np.arange(m))
+    # per unit (its arcs are consecutive), the first arc that carries the unit's largest flow
+    starts = np.flatnonzero(np.concatenate(([True], arc_unit[1:] != arc_unit[:-1])))
+    top = np.repeat(np.maximum.reduceat(got, starts), np.diff(np.append(starts, m)))
+    first = np.minimum.reduceat(np.where(got == top, np.arange(m), m), starts)
+    out[arc_unit[starts]] = arc_rep[first]
     return out
 
 
