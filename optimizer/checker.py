@@ -60,6 +60,9 @@ class CheckReport:
         Sum of workload x great-circle km from each unit to its owner's home (NaN when a home is unset).
     avg_distance_to_home_km : float
         ``weighted_distance / total workload``.
+    distance_to_home_km : dict
+        Rep id -> workload-weighted mean km from its territory's units to its home (NaN without workload or
+        without a home).
     avg_distance_to_centre_km : float
         Workload-weighted mean distance of units to their territory's workload-weighted centroid
         (independent of rep homes, so any plan can be scored).
@@ -81,6 +84,7 @@ class CheckReport:
     weighted_distance: float = math.nan
     avg_distance_to_home_km: float = math.nan
     avg_distance_to_centre_km: float = math.nan
+    distance_to_home_km: dict[str, float] = field(default_factory=dict)
     moved_units: float = math.nan
     moved_workload: float = math.nan
     polsby_popper: dict[str, float] = field(default_factory=dict)
@@ -256,10 +260,13 @@ def check(
     for k, rid in enumerate(rep_ids):
         idx = np.array(members[rid], dtype=np.int64)
         if len(idx) == 0:
+            rep.distance_to_home_km[rid] = math.nan
             continue
         ww = w[idx]
         total += float(ww.sum())
-        wd += float((ww * _arc_km(xyz[idx], home_xyz[k][None, :])).sum())
+        km = float((ww * _arc_km(xyz[idx], home_xyz[k][None, :])).sum())
+        wd += km
+        rep.distance_to_home_km[rid] = km / float(ww.sum()) if ww.sum() > 0 else math.nan
         c = (ww[:, None] * xyz[idx]).sum(axis=0) if ww.sum() > 0 else xyz[idx].mean(axis=0)
         norm = float(np.linalg.norm(c))
         c = c / norm if norm > 0 else xyz[idx[0]]

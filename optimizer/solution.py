@@ -54,6 +54,10 @@ class Solution:
         Sum of workload x km from each unit to its owner's home.
     avg_distance_to_home_km, avg_distance_to_centre_km : float
         Workload-weighted means (the second is independent of homes, for comparing with other methods).
+    distance_to_home_km : dict
+        Rep id -> workload-weighted mean km from the territory's units to the rep's home (the solver's own
+        centre when it chose one; NaN for a territory without workload). A territory far above the others
+        belongs to a rep working away from home (see the crowded-region notes).
     polsby_popper : dict
         Rep id -> Polsby-Popper score (when geometry metrics were given).
     moved_units, moved_workload : float or None
@@ -84,6 +88,7 @@ class Solution:
     weighted_distance: float | None = None
     avg_distance_to_home_km: float | None = None
     avg_distance_to_centre_km: float | None = None
+    distance_to_home_km: dict[str, float] = field(default_factory=dict)
     polsby_popper: dict[str, float] = field(default_factory=dict)
     moved_units: float | None = None
     moved_workload: float | None = None
@@ -116,6 +121,7 @@ class Solution:
             "weighted_distance": self.weighted_distance,
             "avg_distance_to_home_km": self.avg_distance_to_home_km,
             "avg_distance_to_centre_km": self.avg_distance_to_centre_km,
+            "distance_to_home_km": self.distance_to_home_km,
             "polsby_popper": self.polsby_popper,
             "moved_units": self.moved_units,
             "moved_workload": self.moved_workload,

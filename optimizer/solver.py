@@ -381,6 +381,11 @@ def _build_solution(
         violations.append(f"{len(fixed_bad)} locked unit(s) not with their rep")
     d = haversine_km(problem.centroids[sel], homes[owner[sel]])
     wd = float((w[sel] * d).sum())
+    km_sum = np.bincount(owner[sel], weights=w[sel] * d, minlength=k)
+    w_sum = np.bincount(owner[sel], weights=w[sel], minlength=k)
+    to_home = {
+        r: float(km_sum[i] / w_sum[i]) if w_sum[i] > 0 else float("nan") for i, r in enumerate(rep_ids)
+    }
     objective = wd
     moved_units = moved_w = None
     cur = problem.current_owner
@@ -438,6 +443,7 @@ def _build_solution(
         weighted_distance=wd,
         avg_distance_to_home_km=wd / total_w if total_w > 0 else None,
         avg_distance_to_centre_km=centre / total_w if total_w > 0 else None,
+        distance_to_home_km=to_home,
         polsby_popper=pp,
         moved_units=moved_units,
         moved_workload=moved_w,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer import Options, Problem, Rep, check
+from optimizer import Options, Problem, Rep, check, solve
 
 from .conftest import grid
 
@@ -28,6 +28,39 @@ def test_valid_plan_passes_and_is_scored() -> None:
     assert rep.max_deviation["workload"] == 0.0
     assert rep.weighted_distance > 0
     assert rep.avg_distance_to_centre_km > 0
+
+
+def _km(lonlat: np.ndarray, home: np.ndarray) -> np.ndarray:
+    """Great-circle km by the haversine formula, written out here rather than taken from the optimizer."""
+    lon1, lat1 = np.radians(lonlat[:, 0]), np.radians(lonlat[:, 1])
+    lon2, lat2 = np.radians(home[0]), np.radians(home[1])
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * np.arcsin(np.sqrt(a))
+
+
+def test_distance_to_home_per_territory() -> None:
+    ids, _, lonlat, edges = grid(4, 4)
+    w = np.arange(1.0, 17.0)  # unequal weights, so a plain mean would differ from the weighted one
+    reps = [Rep("west", "g0_0"), Rep("east", "g0_3")]
+    p = Problem(ids, {"workload": w}, lonlat, edges, reps, Options(tolerance=1.0))
+    plan = _halves()
+    rep = check(p, plan)
+    pos = {u: i for i, u in enumerate(ids)}
+    for rid, home in (("west", lonlat[pos["g0_0"]]), ("east", lonlat[pos["g0_3"]])):
+        idx = np.array([pos[u] for u, r in plan.items() if r == rid])
+        expected = float((w[idx] * _km(lonlat[idx], home)).sum() / w[idx].sum())
+        assert abs(rep.distance_to_home_km[rid] - expected) < 1e-6 * expected
+    wsum = {rid: sum(w[pos[u]] for u, r in plan.items() if r == rid) for rid in ("west", "east")}
+    mean = sum(rep.distance_to_home_km[r] * wsum[r] for r in wsum) / w.sum()
+    assert abs(mean - rep.avg_distance_to_home_km) < 1e-9 * mean
+    # the solver reports the same per territory for its own plan (its code path, not the checker's)
+    sol = solve(p)
+    again = check(p, sol.assignment)
+    assert set(sol.distance_to_home_km) == {"west", "east"}
+    for rid, km in sol.distance_to_home_km.items():
+        assert abs(km - again.distance_to_home_km[rid]) < 1e-6 * max(km, 1e-9)
+    rounded = {r: float(f"{v:.9g}") for r, v in sol.distance_to_home_km.items()}
+    assert sol.to_dict()["distance_to_home_km"] == rounded
 
 
 def test_disconnected_territory_is_caught() -> None:
