@@ -168,6 +168,11 @@ def test_submit_poll_plan_and_reproduce(
     check_plan(workspace_db[1], plan_id)
     diagnostics = client.get(job["links"]["diagnostics"]).json()
     assert diagnostics["summary"]["max_abs_deviation_pct"]["workload"] <= 10.0 + 1e-6
+    # each territory's distance to its rep's home: the solver's report and the diagnostics' own code agree
+    to_home = plan["metrics"]["distance_to_home_km"]
+    assert set(to_home) == {t["rep"] for t in diagnostics["territories"]}
+    for t in diagnostics["territories"]:
+        assert t["weighted_distance_km"] == pytest.approx(to_home[t["rep"]], rel=1e-3, abs=0.01)
     # Reproducibility: the stored inputs, solved again here, give the same owners.
     inputs = {k: v for k, v in plan["inputs"].items() if k != "base_plan_resolved"}
     inputs["base_plan"] = plan["inputs"]["base_plan_resolved"]
