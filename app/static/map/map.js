@@ -402,11 +402,21 @@ function balanceBar(deviation, tolerance, scale, before = null) {
   return `<div class="track">${band}<div class="target"></div>${bar}${ghost}</div>`;
 }
 
+// A territory this many times the plan's median distance to home is flagged: its rep works away from home.
+const FAR_FROM_HOME = 3;
+
+function median(values) {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 // One row per territory; in compare mode the deviation in the compared plan, with the shown plan's as a tick.
 function balanceRows(measure) {
   const row = (t, before = null) => ({
     rep: t.rep, territory: t.territory, units: t.units, load: t.loads[measure],
-    target: t.target[measure], deviation: t.deviation_pct[measure], before,
+    target: t.target[measure], deviation: t.deviation_pct[measure], km: t.weighted_distance_km, before,
   });
   const rows = state.diagnostics.territories.map((t) => row(t));
   const other = state.compareDiagnostics;
@@ -433,17 +443,23 @@ function renderBalance() {
     `${state.compare ? `plan #${plan.id} (ticks: #${state.plan.id}) · ` : ""}` +
     `target ${fmt(rows.length ? rows[0].target : 0, 1)} ${measure} per territory · ` +
     `band ±${fmt(tolerance, 1)} % · ${outside} of ${rows.length} outside · bars span ±${scale} %`;
+  const farKm = FAR_FROM_HOME * median(rows.map((row) => row.km).filter((km) => km !== null && km !== undefined));
   const head = `<tr><th>Territory</th><th class="num">Units</th><th class="num">${escapeHtml(measure)}</th>` +
-    `<th class="num">Dev.</th><th class="bar-cell"></th></tr>`;
+    `<th class="num">Dev.</th><th class="bar-cell"></th>` +
+    `<th class="num" title="workload-weighted mean distance from the territory's units to its rep's home">km</th></tr>`;
   const body = rows.map((row) => {
     const bad = Math.abs(row.deviation ?? 0) > tolerance ? "bad" : "";
+    const far = row.km > farKm
+      ? ` class="num km far" title="more than ${FAR_FROM_HOME} times the median: the rep works away from home"`
+      : ' class="num km"';
     const was = row.before === null ? "" : ` title="was ${signed(row.before, 1, "%")} in #${state.plan.id}"`;
     return `<tr data-rep="${escapeHtml(row.rep)}">` +
       `<td title="${escapeHtml(row.territory)}"><span class="dot" style="background:${repColor(row.rep)}"></span>` +
       `${escapeHtml(state.reps.get(row.rep)?.name || row.rep || row.territory)}</td>` +
       `<td class="num">${fmt(row.units)}</td><td class="num">${fmt(row.load, measure === "value" ? 0 : 1)}</td>` +
       `<td class="num ${bad}"${was}>${signed(row.deviation, 1, "%")}</td>` +
-      `<td class="bar-cell">${balanceBar(row.deviation ?? 0, tolerance, scale, row.before)}</td></tr>`;
+      `<td class="bar-cell">${balanceBar(row.deviation ?? 0, tolerance, scale, row.before)}</td>` +
+      `<td${far}>${fmt(row.km, 0)}</td></tr>`;
   });
   table.innerHTML = head + body.join("");
 }
