@@ -311,6 +311,11 @@ def test_optimization_from_the_page_opens_a_new_draft_plan(
     expect(page.locator("#opt-open")).to_be_visible(timeout=240_000)
     job = page.evaluate("territoryMap.state.job")
     assert job["status"] == "succeeded" and job["base_plan_id"] == active
+    # the pre-check's warnings and the solver's notes are listed under the job's status, each sentence once
+    report = job["report"]
+    expected = list(dict.fromkeys([*report["precheck"]["warnings"], *report["solution"]["notes"]]))
+    assert expected, "a re-solve under a move budget notes where its search starts"
+    expect(page.locator("#opt-notes li")).to_have_text(expected)
     draft = job["result_plan_id"]
     expect(page.locator(f'#plan-select option[value="{draft}"]')).to_contain_text("draft")
 

@@ -623,9 +623,20 @@ function renderJob(job) {
   }
   if (job.status === "failed" || job.status === "cancelled") text += `: ${jobReason(job)}`;
   $("opt-text").textContent = text;
+  const notes = jobNotes(job);
+  $("opt-notes").hidden = notes.length === 0;
+  $("opt-notes").innerHTML = notes.map((note) => `<li>${escapeHtml(note)}</li>`).join("");
   const done = job.status === "succeeded" && Boolean(job.result_plan_id);
   $("opt-open").hidden = !done;
   $("opt-compare").hidden = !(done && job.base_plan_id);
+}
+
+// The pre-check's warnings (shown from submission on), then the solver's notes, each sentence once.
+function jobNotes(job) {
+  const report = job.report || {};
+  const warnings = (report.precheck && report.precheck.warnings) || [];
+  const notes = (report.solution && report.solution.notes) || [];
+  return [...new Set([...warnings, ...notes])];
 }
 
 function jobReason(job) {
