@@ -263,11 +263,12 @@ def check(
             rep.distance_to_home_km[rid] = math.nan
             continue
         ww = w[idx]
-        total += float(ww.sum())
+        wsum = float(ww.sum())
+        total += wsum
         km = float((ww * _arc_km(xyz[idx], home_xyz[k][None, :])).sum())
         wd += km
-        rep.distance_to_home_km[rid] = km / float(ww.sum()) if ww.sum() > 0 else math.nan
-        c = (ww[:, None] * xyz[idx]).sum(axis=0) if ww.sum() > 0 else xyz[idx].mean(axis=0)
+        rep.distance_to_home_km[rid] = km / wsum if wsum > 0 else math.nan
+        c = (ww[:, None] * xyz[idx]).sum(axis=0) if wsum > 0 else xyz[idx].mean(axis=0)
         norm = float(np.linalg.norm(c))
         c = c / norm if norm > 0 else xyz[idx[0]]
         centre_sum += float((ww * _arc_km(xyz[idx], c[None, :])).sum())

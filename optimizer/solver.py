@@ -382,9 +382,10 @@ def _build_solution(
     d = haversine_km(problem.centroids[sel], homes[owner[sel]])
     wd = float((w[sel] * d).sum())
     km_sum = np.bincount(owner[sel], weights=w[sel] * d, minlength=k)
-    w_sum = np.bincount(owner[sel], weights=w[sel], minlength=k)
+    wname = problem.workload_name
     to_home = {
-        r: float(km_sum[i] / w_sum[i]) if w_sum[i] > 0 else float("nan") for i, r in enumerate(rep_ids)
+        r: float(km_sum[i] / loads[r][wname]) if loads[r][wname] > 0 else float("nan")
+        for i, r in enumerate(rep_ids)
     }
     objective = wd
     moved_units = moved_w = None
