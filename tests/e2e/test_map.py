@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import statistics
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,12 +98,22 @@ def rendered(page: Page, layer: str, prop: str = "code") -> set[str]:
     return set(values)
 
 
+def km_to_home(service: Service, plan_id: int) -> dict[str, float]:
+    """Rep -> its territory's distance to its home, as the plan's diagnostics compute it."""
+    with service.api() as api:
+        diagnostics = api.get(f"/plans/{plan_id}/diagnostics?limit=0").raise_for_status().json()
+    return {t["rep"]: t["weighted_distance_km"] for t in diagnostics["territories"]}
+
+
 def far_from_home(km: dict[str, float]) -> set[str]:
     """Reps whose territory lies more than 3 times the plan's median distance from their home."""
-    values = sorted(km.values())
-    mid = len(values) // 2
-    median = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    median = statistics.median(km.values())
     return {rep for rep, v in km.items() if v > 3 * median}
+
+
+def flagged_far(page: Page) -> set[str | None]:
+    """Reps whose row of the balance table is flagged as far from home."""
+    return {row.get_attribute("data-rep") for row in page.locator("#balance tr[data-rep]:has(td.far)").all()}
 
 
 def click_at(page: Page, lon: float, lat: float) -> None:
@@ -160,18 +171,13 @@ def test_page_draws_the_active_plan_from_tiles(
     assert len(rendered(page, "rep-homes", "rep")) == 12
     expect(page.locator("#balance tr[data-rep]")).to_have_count(len(territories))
     # each territory's distance to its rep's home, as the diagnostics compute it; the far ones flagged
-    with service.api() as api:
-        diagnostics = api.get(f"/plans/{active['id']}/diagnostics?limit=0").json()
-    km = {t["rep"]: t["weighted_distance_km"] for t in diagnostics["territories"]}
+    km = km_to_home(service, active["id"])
     rows = page.locator("#balance tr[data-rep]")
     shown = {row.get_attribute("data-rep"): row.locator("td.km").inner_text() for row in rows.all()}
     assert set(shown) == set(km)
     for rep, cell in shown.items():
         assert abs(float(cell.replace(",", "")) - km[rep]) <= 0.5 + 1e-9, (rep, cell, km[rep])
-    flagged = {
-        row.get_attribute("data-rep") for row in page.locator("#balance tr[data-rep]:has(td.far)").all()
-    }
-    assert flagged == far_from_home(km)
+    assert flagged_far(page) == far_from_home(km)
     # a rep whose home moves across the country is flagged (its home is put back afterwards)
     rep0 = sorted(km)[0]
     with service.api() as api:
@@ -179,13 +185,7 @@ def test_page_draws_the_active_plan_from_tiles(
         api.patch(f"/reps/{rep0}", json={"lon": -122.42, "lat": 37.77}).raise_for_status()
         try:
             open_map(page, service)
-            moved = api.get(f"/plans/{active['id']}/diagnostics?limit=0").json()
-            km_moved = {t["rep"]: t["weighted_distance_km"] for t in moved["territories"]}
-            flagged = {
-                row.get_attribute("data-rep")
-                for row in page.locator("#balance tr[data-rep]:has(td.far)").all()
-            }
-            assert flagged == far_from_home(km_moved) == {rep0}
+            assert flagged_far(page) == far_from_home(km_to_home(service, active["id"])) == {rep0}
         finally:
             api.patch(f"/reps/{rep0}", json={"lon": home["lon"], "lat": home["lat"]}).raise_for_status()
     # every drawn rep gets its colour from the tiles (the scan of loaded tiles stops once all reps have one)
